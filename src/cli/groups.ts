@@ -1,0 +1,6 @@
+/** Every command group the CLI knows, in the order `slipway --help` lists them. */
+import type { Command } from "commander";
+
+export type RegisterCommands = (program: Command) => void;
+
+export const commandGroups: RegisterCommands[] = [];
