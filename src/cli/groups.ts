@@ -1,6 +1,7 @@
 /** Every command group the CLI knows, in the order `slipway --help` lists them. */
 import type { Command } from "commander";
+import { register as lock } from "./lock.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandGroups: RegisterCommands[] = [];
+export const commandGroups: RegisterCommands[] = [lock];
