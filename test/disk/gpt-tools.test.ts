@@ -148,6 +148,7 @@ test("attributes set with cgpt add -P -T -S read back identically in slipway gpt
       { priority: part.priority, tries: part.tries, successful: part.successful },
       want,
     );
+    if (k < 3) continue; // the per-field flags once: each CLI run costs a Node start
     for (const [flag, v] of [
       ["-P", want.priority],
       ["-T", want.tries],
