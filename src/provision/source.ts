@@ -108,11 +108,26 @@ export class SourceDoc {
 
   /** Line and column (1-based) of the value at `path`, or of its nearest existing ancestor. */
   position(path: ValuePath): { line: number; column: number } | undefined {
+    // A block mapping or list starts on the line after its key: name the key's line instead.
     const node = this.nodeAt(path);
-    const offset = node?.range?.[0];
+    const key = path.length > 0 && (isMap(node) || isSeq(node)) ? this.keyAt(path) : undefined;
+    const offset = (key ?? node)?.range?.[0];
     if (offset === undefined) return undefined;
     const pos = this.#lines.linePos(offset);
     return { line: pos.line, column: pos.col };
+  }
+
+  /** The key node of the last segment of `path`, when it names a mapping key that exists. */
+  keyAt(path: ValuePath): Node | undefined {
+    const parent = this.nodeAt(path.slice(0, -1));
+    const last = path.at(-1);
+    if (!isMap(parent) || this.nodeAt(path) === parent) return undefined;
+    for (const item of parent.items) {
+      if (isPair(item) && isScalar(item.key) && String(item.key.value) === String(last)) {
+        return item.key;
+      }
+    }
+    return undefined;
   }
 
   /** The raw source text of the scalar at `path` (e.g. `0644` before YAML read it as a number). */

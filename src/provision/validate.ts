@@ -307,12 +307,12 @@ export function dataUrlProblem(url: string): string | undefined {
   return undefined;
 }
 
-/** `sha512-<128 hex>` (all 3.x) or `sha256-<64 hex>` (3.2 and newer). */
+/** `sha512-<128 hex>` (all 3.x) or `sha256-<64 hex>` (3.1 and newer). */
 export function hashProblem(hash: string, minor: number): string | undefined {
   const m = /^([a-z0-9]+)-(.*)$/.exec(hash);
   if (!m) return `invalid hash "${truncate(hash)}" (expected sha512-<hex> or sha256-<hex>)`;
   const [, fn, sum] = m as unknown as [string, string, string];
-  const sizes: Record<string, number> = { sha512: 128, ...(minor >= 2 ? { sha256: 64 } : {}) };
+  const sizes: Record<string, number> = { sha512: 128, ...(minor >= 1 ? { sha256: 64 } : {}) };
   const size = sizes[fn];
   if (size === undefined) {
     return `unrecognized hash function "${fn}" (use ${Object.keys(sizes).join(" or ")})`;
