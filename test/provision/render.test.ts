@@ -16,7 +16,15 @@ after(() => rmSync(work, { recursive: true, force: true }));
 type Ign = {
   ignition: { version: string };
   passwd: { users: { name: string; sshAuthorizedKeys?: string[]; groups?: string[] }[] };
-  storage: { files: { path: string; mode?: number; contents?: { source: string } }[] };
+  storage: {
+    files: {
+      path: string;
+      mode?: number;
+      contents?: { source: string };
+      user?: unknown;
+      group?: unknown;
+    }[];
+  };
   systemd: { units: { name: string; enabled?: boolean }[] };
 };
 
@@ -104,13 +112,13 @@ test("ignition-validate accepts what we render, for every spec version", {
 test("version 3.4.0 is written as 3.4.0-experimental, which Ignition 2.14 knows", () => {
   const text = read("basic.yaml").replace("version: 3.3.0", "version: 3.4.0");
   const r = renderConfig(text, "x.yaml");
-  assert.equal((r.config?.ignition as { version: string }).version, "3.4.0-experimental");
+  assert.equal((r.config!.ignition as { version: string }).version, "3.4.0-experimental");
   assert.ok(r.diagnostics.some((d) => d.severity === "warning" && d.path === "$.version"));
   const fcos = renderConfig(
     text.replace("variant: slipway\nversion: 3.4.0", "variant: fcos\nversion: 1.4.0"),
     "x.yaml",
   );
-  assert.equal((fcos.config?.ignition as { version: string }).version, "3.3.0");
+  assert.equal((fcos.config!.ignition as { version: string }).version, "3.3.0");
 });
 
 test("local contents are read at render time and may not leave the files dir", () => {
