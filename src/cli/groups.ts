@@ -1,12 +1,23 @@
 /** Every command group the CLI knows, in the order `slipway --help` lists them. */
 import type { Command } from "commander";
+import { register as agent } from "./agent.ts";
 import { register as build } from "./build.ts";
 import { register as config } from "./config.ts";
 import { register as convert } from "./convert.ts";
-import { register as init } from "./init.ts";
 import { register as gpt } from "./gpt.ts";
+import { register as init } from "./init.ts";
 import { register as lock } from "./lock.ts";
+import { register as update } from "./update.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandGroups: RegisterCommands[] = [init, build, convert, config, gpt, lock];
+export const commandGroups: RegisterCommands[] = [
+  init,
+  build,
+  convert,
+  config,
+  gpt,
+  agent,
+  update,
+  lock,
+];
