@@ -1,0 +1,49 @@
+/**
+ * Kysely over node:sqlite (built into Node 24): no native addon to install. Kysely's own
+ * SQLite driver only needs prepare/all/run/iterate, which StatementSync has with spread
+ * parameters; this adapter bridges the calling convention and caches prepared statements.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { type SqliteDatabase, SqliteDialect, type SqliteStatement } from "kysely";
+
+const STATEMENT_CACHE = 256;
+
+function bind(params: ReadonlyArray<unknown>): (null | number | bigint | string | Uint8Array)[] {
+  return params.map((p) => {
+    if (p === undefined) return null;
+    if (typeof p === "boolean") return p ? 1 : 0;
+    return p as null | number | bigint | string | Uint8Array;
+  });
+}
+
+export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
+  const raw = new DatabaseSync(path);
+  // WAL + NORMAL survives a killed process (not a power cut) without fsync per commit.
+  raw.exec("PRAGMA journal_mode = WAL");
+  raw.exec("PRAGMA synchronous = NORMAL");
+  raw.exec("PRAGMA foreign_keys = ON");
+  raw.exec("PRAGMA busy_timeout = 5000");
+  const cache = new Map<string, StatementSync>();
+  const database: SqliteDatabase = {
+    close: () => raw.close(),
+    prepare(sql: string): SqliteStatement {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = raw.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      const s = stmt;
+      return {
+        reader: s.columns().length > 0,
+        all: (params) => s.all(...bind(params)),
+        run: (params) => {
+          const r = s.run(...bind(params));
+          return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+        },
+        iterate: (params) => s.iterate(...bind(params)) as IterableIterator<unknown>,
+      };
+    },
+  };
+  return { dialect: new SqliteDialect({ database }), raw };
+}
