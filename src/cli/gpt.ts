@@ -21,6 +21,7 @@ import { InputError, SlipwayError } from "../errors.ts";
 import { formatTable, printJson } from "./output.ts";
 
 const UNITS: Record<string, bigint> = {
+  b: 1n,
   k: 1024n,
   kib: 1024n,
   m: 1024n ** 2n,

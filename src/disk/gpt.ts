@@ -153,10 +153,10 @@ export function readGpt(path: string, opts: ReadOptions = {}): GptTable {
 
 /** Write `table` to `disk`: validate, then both copies in the safe order, then the protective MBR. */
 export function writeGptTo(disk: Disk, table: GptTable): void {
-  const totalSectors = disk.sizeBytes / BigInt(table.sectorSize);
+  const validSectorSize = table.sectorSize === 512 || table.sectorSize === 4096;
+  const totalSectors = disk.sizeBytes / BigInt(validSectorSize ? table.sectorSize : 512);
   const problems = isGuid(table.diskGuid) ? [] : [`disk GUID "${table.diskGuid}" is not a GUID`];
-  if (totalSectors < 6n) problems.push(`disk of ${disk.sizeBytes} bytes is too small for a GPT`);
-  else problems.push(...tableProblems(table, totalSectors));
+  problems.push(...tableProblems(table, totalSectors));
   if (problems.length) throw new InputError(problems.join("; "), { where: disk.name });
 
   const current = inspectDisk(disk);

@@ -67,6 +67,13 @@ export function tableProblems(t: GptTable, totalSectors: bigint): string[] {
   }
   if (problems.length) return problems;
   const l = layoutFor(t, totalSectors);
+  if (l.maxLastUsable < l.minFirstUsable) {
+    const needs = 2n * l.minFirstUsable;
+    problems.push(
+      `disk of ${totalSectors} sectors is too small for a GPT with ${t.entryCount} entries (needs at least ${needs})`,
+    );
+    return problems;
+  }
   if (t.firstUsableLba < l.minFirstUsable) {
     problems.push(`first usable LBA ${t.firstUsableLba} overlaps the primary entry array`);
   }
