@@ -1,0 +1,211 @@
+/**
+ * What the image's initrd needs for first-boot provisioning, as data the boot layer's dracut
+ * call consumes: packages in the image, dracut modules, kernel drivers, and the files of our
+ * own small dracut module that glues Debian's `30ignition` module into the Slipway layout.
+ *
+ * Facts behind it (Debian ignition 2.14.0+ds1, checked on the package; docs/provisioning.md):
+ * - 30ignition depends on the dracut modules `qemu systemd url-lib network`; url-lib and network
+ *   are in the `dracut-network` package, and url-lib refuses to load without `curl`.
+ * - Its generator queues ignition-complete.target only when `ignition.firstboot` is on the
+ *   kernel command line, and passes `ignition.platform.id` to every stage.
+ * - Platform qemu reads /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw after
+ *   `modprobe qemu_fw_cfg`; before the platform, Ignition reads /usr/lib/ignition/base.d/*.ign
+ *   and /usr/lib/ignition/user.ign (the OEM hook below fills that one).
+ * - Debian builds Ignition with SELinux relabelling on: the files stage opens
+ *   /sysroot/etc/selinux/config and runs `setfiles`, and fails without either. The images
+ *   have no SELinux, so the module ships a no-op setfiles and a "disabled" config if none exists.
+ */
+import { FIRSTBOOT_STAMP } from "./firstboot.ts";
+import type { PlacedFile } from "./placed.ts";
+
+export interface InitrdProvisioning {
+  /** Debian packages the image rootfs must contain. */
+  packages: string[];
+  /** Names for dracut `--modules` (dependencies such as network come along). */
+  dracutModules: string[];
+  /** Kernel modules to add to dracut `--drivers` (which is exclusive). */
+  drivers: string[];
+  /** Our dracut module, to be written into the image tree (placeFiles) before dracut runs. */
+  files: PlacedFile[];
+}
+
+/** Name and directory of Slipway's glue module (runs next to 30ignition). */
+export const GLUE_MODULE = "slipway-ignition";
+export const GLUE_MODULE_DIR = `usr/lib/dracut/modules.d/31${GLUE_MODULE}`;
+
+/** GPT labels the initrd looks for (DESIGN §4). */
+export const ESP_LABEL = "EFI-SYSTEM";
+export const OEM_LABEL = "OEM";
+
+export function initrdProvisioning(): InitrdProvisioning {
+  return {
+    packages: ["ignition", "dracut-network", "curl"],
+    dracutModules: ["ignition", GLUE_MODULE],
+    // fw_cfg for platform qemu; vfat + code pages to remove the stamp from the ESP.
+    drivers: ["qemu_fw_cfg", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "virtio_net"],
+    files: glueModuleFiles(),
+  };
+}
+
+/** `/dev/disk/by-partlabel/X` as a systemd device unit name (systemd-escape --path). */
+export function partlabelDeviceUnit(label: string): string {
+  const escaped = `dev/disk/by-partlabel/${label}`
+    .split("/")
+    .map((part) => part.replace(/[^A-Za-z0-9:_.]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`))
+    .join("-");
+  return `${escaped}.device`;
+}
+
+function glueModuleFiles(): PlacedFile[] {
+  const dir = GLUE_MODULE_DIR;
+  const esp = partlabelDeviceUnit(ESP_LABEL);
+  const oem = partlabelDeviceUnit(OEM_LABEL);
+  const unit = (lines: string[]) => `${lines.join("\n")}\n`;
+  return [
+    {
+      path: `${dir}/module-setup.sh`,
+      mode: 0o755,
+      contents: unit([
+        "#!/bin/bash",
+        "# Slipway glue around Debian's 30ignition module: OEM config, SELinux stubs, stamp removal.",
+        "check() { return 255; }",
+        "depends() { echo ignition; }",
+        "installkernel() { hostonly='' instmods qemu_fw_cfg vfat nls_cp437 nls_ascii nls_utf8; }",
+        "install() {",
+        "    inst_multiple mount umount mkdir cp rm sync",
+        '    inst_script "$moddir/slipway-oem-config.sh" /usr/sbin/slipway-oem-config',
+        '    inst_script "$moddir/slipway-selinux-config.sh" /usr/sbin/slipway-selinux-config',
+        '    inst_script "$moddir/slipway-firstboot-done.sh" /usr/sbin/slipway-firstboot-done',
+        "    # No SELinux policy in the image, but Debian's Ignition runs setfiles after writing files.",
+        '    if [ ! -x "${dracutsysrootdir:-}/usr/sbin/setfiles" ]; then',
+        '        inst_script "$moddir/setfiles-noop.sh" /usr/sbin/setfiles',
+        "    fi",
+        "    local u",
+        "    for u in slipway-oem-config slipway-selinux-config slipway-firstboot-done; do",
+        '        inst_simple "$moddir/$u.service" "$systemdsystemunitdir/$u.service"',
+        '        mkdir -p "$initdir/$systemdsystemunitdir/ignition-complete.target.requires"',
+        '        ln_r "$systemdsystemunitdir/$u.service" \\',
+        '            "$systemdsystemunitdir/ignition-complete.target.requires/$u.service"',
+        "    done",
+        "}",
+      ]),
+    },
+    {
+      path: `${dir}/setfiles-noop.sh`,
+      mode: 0o755,
+      contents: unit([
+        "#!/bin/sh",
+        "# Slipway images carry no SELinux policy: accept Ignition's relabel request, label nothing.",
+        "cat >/dev/null",
+        "exit 0",
+      ]),
+    },
+    {
+      path: `${dir}/slipway-oem-config.service`,
+      mode: 0o644,
+      contents: unit([
+        "[Unit]",
+        "Description=Slipway: Ignition config from the OEM partition",
+        "DefaultDependencies=no",
+        "ConditionPathExists=/etc/initrd-release",
+        "Before=ignition-fetch-offline.service ignition-complete.target",
+        `Requires=${oem}`,
+        `After=${oem}`,
+        "OnFailure=emergency.target",
+        "OnFailureJobMode=isolate",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/usr/sbin/slipway-oem-config",
+      ]),
+    },
+    {
+      path: `${dir}/slipway-oem-config.sh`,
+      mode: 0o755,
+      contents: unit([
+        "#!/bin/sh",
+        "# OEM partition: config.ign becomes Ignition's user config, base.d/*.ign its base configs.",
+        "# Ignition reads /usr/lib/ignition/user.ign before asking the platform (fw_cfg on qemu).",
+        "set -eu",
+        "mnt=/run/slipway/oem",
+        'mkdir -p "$mnt"',
+        `if ! mount -o ro /dev/disk/by-partlabel/${OEM_LABEL} "$mnt"; then`,
+        '    echo "slipway-oem-config: OEM partition not mountable; using the platform config"',
+        "    exit 0",
+        "fi",
+        "mkdir -p /usr/lib/ignition/base.d",
+        'if [ -f "$mnt/config.ign" ]; then cp "$mnt/config.ign" /usr/lib/ignition/user.ign; fi',
+        'for f in "$mnt"/base.d/*.ign; do [ -f "$f" ] && cp "$f" /usr/lib/ignition/base.d/; done',
+        'umount "$mnt"',
+      ]),
+    },
+    {
+      path: `${dir}/slipway-selinux-config.service`,
+      mode: 0o644,
+      contents: unit([
+        "[Unit]",
+        "Description=Slipway: let Ignition's SELinux relabel step pass on an image without SELinux",
+        "DefaultDependencies=no",
+        "ConditionPathExists=/etc/initrd-release",
+        "ConditionPathExists=!/sysroot/etc/selinux/config",
+        "After=ignition-mount.service ignition-remount-sysroot.service",
+        "Before=ignition-files.service",
+        "OnFailure=emergency.target",
+        "OnFailureJobMode=isolate",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/usr/sbin/slipway-selinux-config",
+      ]),
+    },
+    {
+      path: `${dir}/slipway-selinux-config.sh`,
+      mode: 0o755,
+      contents: unit([
+        "#!/bin/sh",
+        "set -eu",
+        "mkdir -p /sysroot/etc/selinux",
+        "printf 'SELINUX=disabled\\nSELINUXTYPE=default\\n' > /sysroot/etc/selinux/config",
+      ]),
+    },
+    {
+      path: `${dir}/slipway-firstboot-done.service`,
+      mode: 0o644,
+      contents: unit([
+        "[Unit]",
+        "Description=Slipway: first-boot provisioning done, remove the ESP stamp",
+        "DefaultDependencies=no",
+        "ConditionPathExists=/etc/initrd-release",
+        "After=ignition-files.service",
+        "Requires=ignition-files.service",
+        "Before=ignition-complete.target",
+        `Requires=${esp}`,
+        `After=${esp}`,
+        "OnFailure=emergency.target",
+        "OnFailureJobMode=isolate",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/usr/sbin/slipway-firstboot-done",
+      ]),
+    },
+    {
+      path: `${dir}/slipway-firstboot-done.sh`,
+      mode: 0o755,
+      contents: unit([
+        "#!/bin/sh",
+        "# Ignition succeeded: drop the stamp so GRUB stops adding ignition.firstboot.",
+        "set -eu",
+        "mnt=/run/slipway/esp",
+        'mkdir -p "$mnt"',
+        `mount -t vfat -o rw,nosuid,nodev,noexec /dev/disk/by-partlabel/${ESP_LABEL} "$mnt"`,
+        `rm -f "$mnt${FIRSTBOOT_STAMP}"`,
+        "sync",
+        'umount "$mnt"',
+      ]),
+    },
+  ];
+}
