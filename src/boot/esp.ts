@@ -34,6 +34,9 @@ export interface EspOptions {
   slots: Partial<Record<SlotName, SlotBootFiles>>;
 }
 
+/** mtools' geometry sanity check rejects FAT images inside whole-disk files. */
+const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: "1" };
+
 /** Files are stamped with this time so the same inputs give the same image. */
 const FIXED_MTIME = new Date("2000-01-01T00:00:00Z");
 
@@ -110,14 +113,18 @@ export async function mtoolsPut(
       for (let d = dirname(dest); d !== "/"; d = dirname(d)) dirs.add(d);
     }
     for (const d of [...dirs].sort()) {
-      await runTool("mmd", ["-D", "s", "-i", image, `::${d}`], { where: image }).catch(
-        (e: unknown) => {
-          if (!String(e).includes("already exists")) throw e;
-        },
-      );
+      await runTool("mmd", ["-D", "s", "-i", image, `::${d}`], {
+        where: image,
+        env: MTOOLS_ENV,
+      }).catch((e: unknown) => {
+        if (!String(e).includes("already exists")) throw e;
+      });
     }
     for (const [src, dest] of all) {
-      await runTool("mcopy", ["-o", "-m", "-i", image, src, `::${dest}`], { where: image });
+      await runTool("mcopy", ["-o", "-m", "-i", image, src, `::${dest}`], {
+        where: image,
+        env: MTOOLS_ENV,
+      });
     }
   } finally {
     if (!workDir) await rm(work, { recursive: true, force: true });

@@ -7,6 +7,10 @@ import { register as convert } from "./convert.ts";
 import { register as gpt } from "./gpt.ts";
 import { register as init } from "./init.ts";
 import { register as lock } from "./lock.ts";
+import { register as publish } from "./publish.ts";
+import { register as serve } from "./serve.ts";
+import { register as simulate } from "./simulate.ts";
+import { register as run } from "./run.ts";
 import { register as update } from "./update.ts";
 
 export type RegisterCommands = (program: Command) => void;
@@ -15,9 +19,13 @@ export const commandGroups: RegisterCommands[] = [
   init,
   build,
   convert,
+  run,
   config,
   gpt,
   agent,
   update,
   lock,
+  serve,
+  publish,
+  simulate,
 ];

@@ -68,7 +68,7 @@ export async function assembleDisk(opts: AssembleOptions): Promise<void> {
       const key = ROLE_IMAGE[p.role];
       const src = key ? opts.images[key] : undefined;
       if (typeof src === "string")
-        await copyInto(src, tmp, p.offset, p.size, `${p.label} (${src})`);
+        await copyInto(src, tmp, p.offset, p.size, `${p.label} (${src})`, { sparse: true });
     }
     if (opts.images.biosCore || opts.images.biosBoot) {
       if (!opts.images.biosCore || !opts.images.biosBoot) {
@@ -99,8 +99,8 @@ export async function assembleDisk(opts: AssembleOptions): Promise<void> {
 }
 
 /**
- * Copy an image into the disk at `offset`, skipping all-zero blocks so the
- * result stays sparse.
+ * Copy an image into the disk at `offset`. `sparse` skips all-zero blocks
+ * (right for a fresh sparse file, wrong over old data).
  */
 export async function copyInto(
   src: string,
@@ -108,6 +108,7 @@ export async function copyInto(
   offset: bigint,
   room: bigint,
   what: string,
+  opts: { sparse?: boolean } = {},
 ): Promise<void> {
   const inFd = openSync(src, "r");
   const outFd = openSync(disk, "r+");
@@ -121,7 +122,7 @@ export async function copyInto(
       const n = readSync(inFd, block, 0, block.length, pos);
       if (n === 0) break;
       const chunk = block.subarray(0, n);
-      if (!isZero(chunk)) writeSync(outFd, chunk, 0, n, Number(offset) + pos);
+      if (!opts.sparse || !isZero(chunk)) writeSync(outFd, chunk, 0, n, Number(offset) + pos);
       pos += n;
     }
   } finally {

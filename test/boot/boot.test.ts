@@ -1,0 +1,143 @@
+/**
+ * Boot acceptance under QEMU (TCG): the layout boots with UEFI and BIOS,
+ * /usr read-only from the slot, ROOT grown into a larger disk, no failed
+ * units; an update into USR-B boots B; a corrupt B falls back to A by
+ * itself. Three QEMU runs, one of them with an extra (failing) attempt.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { after, before, test } from "node:test";
+import {
+  installSlotIntoDisk,
+  readBootStateFromDisk,
+  writeBootStateToDisk,
+} from "../../src/boot/image-slots.ts";
+import { setPrimary } from "../../src/boot/slots.ts";
+import { runTool } from "../../src/boot/tool.ts";
+import { getSlotAttributes, readGpt } from "../../src/disk/gpt.ts";
+import { type Firmware, startQemu } from "../../src/vm/qemu.ts";
+import { type BootFixture, bootFixture, parseReport, REPORT_END } from "./fixture.ts";
+
+const BOOT_TIMEOUT_MS = Number(process.env.SLIPWAY_BOOT_TIMEOUT ?? 420) * 1000;
+const canRun = process.getuid?.() === 0 && existsSync("/usr/bin/qemu-system-x86_64");
+const skip = canRun ? false : "needs root (chroot, dracut) and qemu-system-x86";
+
+let fx: BootFixture;
+const scratch = `/var/tmp/slipway-boot-test-${process.pid}`;
+
+before(async () => {
+  if (skip) return;
+  fx = await bootFixture((l) => process.stderr.write(`# fixture: ${l}\n`));
+  process.stderr.write(
+    `# fixture: ${fx.buildSeconds ? `built in ${fx.buildSeconds} s` : "cached"} (${fx.dir})\n`,
+  );
+});
+
+after(async () => {
+  await rm(`${scratch}.img`, { force: true });
+});
+
+async function boot(
+  disk: string,
+  firmware: Firmware,
+  opts: { snapshot: boolean; diskSize?: bigint },
+) {
+  const t0 = Date.now();
+  const vm = await startQemu({
+    disk,
+    firmware,
+    accel: "tcg",
+    snapshot: opts.snapshot,
+    diskSize: opts.diskSize,
+    consoleLog: `${scratch}-${firmware}-${Date.now()}.log`,
+  });
+  try {
+    await vm.waitForLine(new RegExp(REPORT_END), BOOT_TIMEOUT_MS);
+    await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 60_000))]);
+  } finally {
+    await vm.kill();
+  }
+  const seconds = Math.round((Date.now() - t0) / 1000);
+  process.stderr.write(`# ${firmware} boot: ${seconds} s\n`);
+  return { report: parseReport(vm.lines), lines: vm.lines, seconds };
+}
+
+function assertHealthy(
+  r: ReturnType<typeof parseReport>,
+  slot: "a" | "b",
+  partition: string,
+): void {
+  assert.deepEqual(r.failed, [], `failed units: ${r.failed.join("; ")}`);
+  assert.equal(r.state, "running");
+  assert.equal(r.slot, slot);
+  assert.equal(r.usrId, slot.toUpperCase());
+  assert.equal(r.usrMount[0], partition);
+  assert.equal(r.usrMount[1], "erofs");
+  assert.match(r.usrMount[2] ?? "", /(^|,)ro(,|$)/);
+  assert.deepEqual(r.rootMount, ["/dev/vda9", "ext4"]);
+}
+
+test("UEFI: boots USR-A to multi-user, ROOT grows into a 3 GiB disk", { skip }, async () => {
+  const { report, lines } = await boot(fx.disk, "uefi", { snapshot: true, diskSize: 3n << 30n });
+  assertHealthy(report, "a", "/dev/vda3");
+  assert.ok(lines.some((l) => l.includes("Reached target multi-user.target")));
+  assert.equal(report.diskBytes, 3 * 2 ** 30);
+  // ROOT started at 256 MiB; it must now fill the rest of the disk.
+  assert.ok(report.rootBytes > 2.5 * 2 ** 30, `ROOT is ${report.rootBytes} bytes`);
+});
+
+test("BIOS: an update written to USR-B boots B once (tries 1 → 0)", { skip }, async () => {
+  const disk = `${scratch}.img`;
+  await runTool("cp", ["--sparse=always", fx.disk, disk]);
+  await installSlotIntoDisk({
+    disk,
+    slot: "B",
+    usrImage: fx.usrB,
+    kernel: fx.kernel,
+    initrd: fx.initrd,
+  });
+  await writeBootStateToDisk(
+    disk,
+    setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
+  );
+  const attrs = getSlotAttributes(readGpt(disk).partitions.find((p) => p.number === 4)!.attributes);
+  assert.deepEqual(attrs, { priority: 2, tries: 1, successful: 0 });
+
+  const { report } = await boot(disk, "bios", { snapshot: false });
+  assertHealthy(report, "b", "/dev/vda4");
+  // GRUB used up the try before booting; nothing marked B good.
+  const state = await readBootStateFromDisk(disk);
+  assert.deepEqual(state.B, { priority: 2, tries: 0, successful: 0 });
+  assert.deepEqual(state.A, { priority: 1, tries: 0, successful: 1 });
+});
+
+test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, async () => {
+  const disk = `${scratch}.img`;
+  assert.ok(existsSync(disk), "the BIOS test prepares this disk");
+  await writeBootStateToDisk(
+    disk,
+    setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
+  );
+  // Wipe B's erofs superblock region: mounting /usr fails in the initrd.
+  const b = readGpt(disk).partitions.find((p) => p.number === 4)!;
+  await runTool("dd", [
+    "if=/dev/zero",
+    `of=${disk}`,
+    "bs=1M",
+    "count=4",
+    `seek=${b.firstLba / 2048n}`,
+    "conv=notrunc",
+    "status=none",
+  ]);
+
+  const { report, lines } = await boot(disk, "uefi", { snapshot: false });
+  assert.ok(
+    lines.some((l) => /Command line:.*slipway\.slot=b/.test(l)),
+    "B was tried first",
+  );
+  assertHealthy(report, "a", "/dev/vda3");
+  const state = await readBootStateFromDisk(disk);
+  assert.equal(state.B.tries, 0);
+  assert.equal(state.B.successful, 0);
+});
