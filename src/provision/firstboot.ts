@@ -50,3 +50,11 @@ export function firstbootGrubLines(): string[] {
     `if [ -f ${FIRSTBOOT_STAMP} ]; then source ${FIRSTBOOT_STAMP}; fi`,
   ];
 }
+
+/** fw_cfg key Ignition's qemu platform reads the config from. */
+export const QEMU_FW_CFG_KEY = "opt/com.coreos/config";
+
+/** QEMU arguments that hand an Ignition config file to the guest (commas doubled, QEMU-style). */
+export function qemuIgnitionArgs(configFile: string): string[] {
+  return ["-fw_cfg", `name=${QEMU_FW_CFG_KEY},file=${configFile.replaceAll(",", ",,")}`];
+}

@@ -77,6 +77,7 @@ function glueModuleFiles(): PlacedFile[] {
         '    inst_script "$moddir/slipway-selinux-config.sh" /usr/sbin/slipway-selinux-config',
         '    inst_script "$moddir/slipway-firstboot-done.sh" /usr/sbin/slipway-firstboot-done',
         "    # No SELinux policy in the image, but Debian's Ignition runs setfiles after writing files.",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell, not a template
         '    if [ ! -x "${dracutsysrootdir:-}/usr/sbin/setfiles" ]; then',
         '        inst_script "$moddir/setfiles-noop.sh" /usr/sbin/setfiles',
         "    fi",

@@ -76,6 +76,7 @@ export function environmentUnitFiles(): PlacedFile[] {
     "# Write the host's IPv4 addresses into /etc/environment (other lines are kept).",
     "set -eu",
     "# The file is a parameter only so tests can run the script outside a host.",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell, not a template
     'env_file="${SLIPWAY_ENVIRONMENT_FILE:-/etc/environment}"',
     "addr=",
     "for i in $(seq 1 30); do",

@@ -19,6 +19,7 @@ import {
   FIRSTBOOT_STAMP,
   firstbootGrubLines,
   firstbootStamp,
+  qemuIgnitionArgs,
 } from "../../src/provision/firstboot.ts";
 import {
   GLUE_MODULE_DIR,
@@ -56,6 +57,10 @@ test("grub.cfg lines and the stamp are valid GRUB script", {
   assert.match(firstbootStamp("qemu"), /"ignition\.firstboot ignition\.platform\.id=qemu"/);
   assert.ok(firstbootGrubLines().join("\n").includes(FIRSTBOOT_STAMP));
   assert.throws(() => firstbootStamp("nowhere" as "qemu"), /unknown platform/);
+  assert.deepEqual(qemuIgnitionArgs("/var/tmp/a,b.ign"), [
+    "-fw_cfg",
+    "name=opt/com.coreos/config,file=/var/tmp/a,,b.ign",
+  ]);
 });
 
 test("the dracut glue module is well-formed: shell syntax, units, device names", () => {
