@@ -187,9 +187,10 @@ function create(
   disk: string,
   o: { size?: string; sectorSize?: string; entries?: string; diskGuid?: string },
 ): void {
-  const sectorSize = o.sectorSize === undefined ? 512 : Number(o.sectorSize);
-  if (sectorSize !== 512 && sectorSize !== 4096)
+  const sectorSize = o.sectorSize === undefined ? undefined : Number(o.sectorSize);
+  if (sectorSize !== undefined && sectorSize !== 512 && sectorSize !== 4096) {
     throw new InputError(`sector size ${o.sectorSize} must be 512 or 4096`);
+  }
   const entryCount =
     o.entries === undefined ? 128 : parseInteger(o.entries, "entry count", 1, 4096);
   if (
@@ -200,10 +201,10 @@ function create(
   }
   if (o.size !== undefined) {
     const bytes = parseBytes(o.size, "size", 1n);
-    if (bytes % BigInt(sectorSize) !== 0n)
-      throw new InputError(`size ${bytes} is not a multiple of ${sectorSize}`);
-    if (bytes < BigInt(sectorSize) * 128n)
-      throw new InputError(`size ${bytes} bytes is too small for a GPT`);
+    const ss = BigInt(sectorSize ?? 512);
+    if (bytes % ss !== 0n) throw new InputError(`size ${bytes} is not a multiple of ${ss}`);
+    // Checked before the file is created or extended, so a refusal leaves nothing behind.
+    if (bytes < ss * 128n) throw new InputError(`size ${bytes} bytes is too small for a GPT`);
     if (!existsSync(disk)) closeSync(openSync(disk, "wx"));
     const st = statSync(disk);
     if (!st.isFile()) throw new InputError("--size only applies to image files");
@@ -214,7 +215,7 @@ function create(
     throw new InputError("does not exist (pass --size to create an image file)");
   }
   const t = createGpt(disk, {
-    sectorSize,
+    ...(sectorSize === undefined ? {} : { sectorSize }),
     entryCount,
     ...(o.diskGuid === undefined ? {} : { diskGuid: o.diskGuid }),
   });
@@ -283,7 +284,10 @@ export function register(program: Command): void {
       "--size <bytes>",
       "create or extend the image file to this size (bytes, or K/M/G/T suffix)",
     )
-    .option("--sector-size <n>", "512 (default) or 4096")
+    .option(
+      "--sector-size <n>",
+      "512 or 4096 (default: the device's logical sector size, 512 for files)",
+    )
     .option("--entries <n>", "entries per array (default 128)")
     .option("--disk-guid <guid>", "disk GUID (default: random)")
     .action((disk: string, o) => onDisk(disk, () => create(disk, o)));

@@ -205,7 +205,7 @@ export interface CreateOptions {
   diskGuid?: string;
   /** Entries in each array; default 128 (16 KiB arrays). */
   entryCount?: number;
-  /** 512 (default) or 4096. */
+  /** 512 or 4096; default: the device's logical sector size (512 for image files). */
   sectorSize?: number;
 }
 
@@ -228,7 +228,7 @@ export function emptyTable(sizeBytes: bigint, opts: CreateOptions = {}): GptTabl
 /** Write a new empty GPT (and protective MBR) to an existing file or device. */
 export function createGpt(path: string, opts: CreateOptions = {}): GptTable {
   return withDisk(path, "rw", (disk) => {
-    const table = emptyTable(disk.sizeBytes, opts);
+    const table = emptyTable(disk.sizeBytes, { sectorSize: disk.logicalSectorSize, ...opts });
     writeGptTo(disk, table);
     return table;
   });

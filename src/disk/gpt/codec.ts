@@ -31,7 +31,7 @@ export interface GptCopy {
 
 export type CopyResult = { ok: true; copy: GptCopy } | { ok: false; problem: string };
 
-/** Sector size of the GPT on `disk`: where a header signature is found (512 if none). */
+/** Sector size of the GPT on `disk`: where a header signature is found (the device's own if none). */
 export function detectSectorSize(disk: Disk): number {
   for (const ss of [512, 4096]) {
     if (disk.read(BigInt(ss), 8).equals(SIGNATURE)) return ss;
@@ -40,7 +40,7 @@ export function detectSectorSize(disk: Disk): number {
     const last = disk.sizeBytes / BigInt(ss) - 1n;
     if (last > 0n && disk.read(last * BigInt(ss), 8).equals(SIGNATURE)) return ss;
   }
-  return 512;
+  return disk.logicalSectorSize;
 }
 
 /** Read and check the copy whose header is at `headerLba`. */

@@ -3,13 +3,23 @@
  * node:fs calls that exist on Node 20 (the agent's runtime). Also a
  * Buffer-backed disk so the parser can be tested in-process.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from "node:fs";
 import { InputError, SlipwayError } from "../../errors.ts";
 
 export interface Disk {
   /** Name used in messages: the path. */
   readonly name: string;
   readonly sizeBytes: bigint;
+  /** Logical sector size the device reports (512 for files and buffers). */
+  readonly logicalSectorSize: number;
   read(offset: bigint, length: number): Buffer;
   write(offset: bigint, data: Uint8Array): void;
   flush(): void;
@@ -21,6 +31,7 @@ export function bufferDisk(name: string, buf: Buffer): Disk {
   return {
     name,
     sizeBytes: BigInt(buf.length),
+    logicalSectorSize: 512,
     read(offset, length) {
       const out = Buffer.alloc(length);
       const start = Number(offset);
@@ -45,21 +56,20 @@ export function openDisk(path: string, mode: "r" | "rw"): Disk {
   }
   try {
     const st = fstatSync(fd, { bigint: true });
-    let sizeBytes: bigint;
-    if (st.isFile()) sizeBytes = st.size;
-    else if (st.isBlockDevice()) sizeBytes = probeSize(fd);
-    else throw new InputError("not a regular file or block device", { where: path });
-    return fileDisk(path, fd, sizeBytes);
+    if (st.isFile()) return fileDisk(path, fd, st.size, 512);
+    if (st.isBlockDevice()) return fileDisk(path, fd, probeSize(fd), logicalSectorSize(st.rdev));
+    throw new InputError("not a regular file or block device", { where: path });
   } catch (err) {
     closeSync(fd);
     throw err;
   }
 }
 
-function fileDisk(name: string, fd: number, sizeBytes: bigint): Disk {
+function fileDisk(name: string, fd: number, sizeBytes: bigint, logicalSectorSize: number): Disk {
   return {
     name,
     sizeBytes,
+    logicalSectorSize,
     read(offset, length) {
       const out = Buffer.alloc(length);
       let done = 0;
@@ -85,6 +95,23 @@ function fileDisk(name: string, fd: number, sizeBytes: bigint): Disk {
       closeSync(fd);
     },
   };
+}
+
+/** The kernel's logical block size for a block device (sysfs), 512 when unknown. */
+function logicalSectorSize(rdev: bigint): number {
+  // Linux dev_t encoding: 12-bit major and 20-bit minor, split across the word.
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  const base = `/sys/dev/block/${major}:${minor}`;
+  for (const file of [`${base}/queue/logical_block_size`, `${base}/../queue/logical_block_size`]) {
+    try {
+      const n = Number(readFileSync(file, "utf8").trim());
+      if (n === 512 || n === 4096) return n;
+    } catch {
+      // not there (a partition has it on its parent disk); try the next
+    }
+  }
+  return 512;
 }
 
 /**
