@@ -6,33 +6,13 @@
 import assert from "node:assert/strict";
 import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { main } from "../../src/cli/main.ts";
 import { readGpt } from "../../src/disk/gpt.ts";
-import { run, SLIPWAY, scratchDir, sparseImage } from "./helpers.ts";
+import { cli, run, SLIPWAY, scratchDir, sparseImage } from "./helpers.ts";
 
 let dir: string;
 let cleanup: () => void;
 before(() => ({ dir, cleanup } = scratchDir()));
 after(() => cleanup());
-
-/** Run the CLI in-process, capturing what it prints. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const saved = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((s: string) => out.push(String(s)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => err.push(String(s)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    [process.stdout.write, process.stderr.write] = saved as [
-      typeof process.stdout.write,
-      typeof process.stderr.write,
-    ];
-    process.exitCode = undefined;
-  }
-}
 
 test("create, add, show, resize, delete through the real binary", () => {
   const img = `${dir}/cli.img`;
@@ -97,9 +77,9 @@ test("create, add, show, resize, delete through the real binary", () => {
 test("bad input: exit 2, the disk named, nothing written", async () => {
   const good = `${dir}/good.img`;
   sparseImage(good, 16 << 20);
-  assert.equal((await cli(["gpt", "create", good])).code, 0);
-  assert.equal((await cli(["gpt", "add", good, "-i", "1", "-s", "4MiB", "-l", "A"])).code, 0);
-  assert.equal((await cli(["gpt", "add", good, "-i", "2", "-s", "4MiB", "-l", "B"])).code, 0);
+  assert.equal((await cli(["gpt", "create", good])).status, 0);
+  assert.equal((await cli(["gpt", "add", good, "-i", "1", "-s", "4MiB", "-l", "A"])).status, 0);
+  assert.equal((await cli(["gpt", "add", good, "-i", "2", "-s", "4MiB", "-l", "B"])).status, 0);
 
   const blank = sparseImage(`${dir}/blank.img`, 8 << 20);
   const truncated = `${dir}/truncated.img`;
@@ -150,7 +130,7 @@ test("bad input: exit 2, the disk named, nothing written", async () => {
       }
     })();
     const r = await cli(["gpt", ...args]);
-    assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+    assert.equal(r.status, 2, `${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
     assert.ok(
       r.stderr.includes(`slipway: ${disk}: `),
       `${args.join(" ")}: disk named: ${r.stderr}`,

@@ -19,28 +19,28 @@ import {
   writeGpt,
   writeGptTo,
 } from "../../src/disk/gpt.ts";
-import { run, SLIPWAY, scratchDir, sparseImage } from "./helpers.ts";
+import { cli, run, scratchDir, sparseImage } from "./helpers.ts";
 
 let dir: string;
 let cleanup: () => void;
 before(() => ({ dir, cleanup } = scratchDir()));
 after(() => cleanup());
 
-const SIZE = 256 << 20;
+const SIZE = 64 << 20;
 const SECTORS = SIZE / 512;
 
 function sampleTable(diskBytes: bigint): GptTable {
   let t = emptyTable(diskBytes);
-  t = addPartition(t, { number: 1, type: "efi", label: "EFI-SYSTEM", sizeLba: 65536n });
+  t = addPartition(t, { number: 1, type: "efi", label: "EFI-SYSTEM", sizeLba: 16384n });
   t = addPartition(t, {
     number: 3,
     type: "coreos-rootfs",
     label: "USR-A",
-    sizeLba: 65536n,
+    sizeLba: 16384n,
     priority: 1,
     successful: 1,
   });
-  t = addPartition(t, { number: 4, type: "coreos-rootfs", label: "USR-B", sizeLba: 65536n });
+  t = addPartition(t, { number: 4, type: "coreos-rootfs", label: "USR-B", sizeLba: 16384n });
   return addPartition(t, { number: 9, type: "coreos-resize", label: "ROOT" });
 }
 
@@ -75,17 +75,17 @@ const corruptions: [string, number][] = [
 ];
 
 for (const [what, at] of corruptions) {
-  test(`a damaged ${what} is read with a warning and repaired`, () => {
+  test(`a damaged ${what} is read with a warning and repaired`, async () => {
     const { path, table } = image(`${what.replace(" ", "-")}.img`);
     damage(path, at, [0xde, 0xad]);
     const which = what.split(" ")[0];
-    const show = run(SLIPWAY, ["gpt", "show", path, "--json"]);
+    const show = await cli(["gpt", "show", path, "--json"]);
     assert.equal(show.status, 0, show.stderr);
     assert.match(show.stderr, new RegExp(`warning: ${path}: ${which} GPT header`));
     assert.equal(JSON.parse(show.stdout).partitions.length, 4);
     assert.match(sgdiskVerify(path), SGDISK_DAMAGE, "sgdisk sees the damage");
 
-    const r = run(SLIPWAY, ["gpt", "repair", path, "--json"]);
+    const r = await cli(["gpt", "repair", path, "--json"]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).repaired, [which]);
     const v = sgdiskVerify(path);
@@ -96,13 +96,13 @@ for (const [what, at] of corruptions) {
     assert.deepEqual(after.warnings, []);
     assert.deepEqual(readGpt(path), table, "partitions unchanged");
 
-    const again = run(SLIPWAY, ["gpt", "repair", path]);
+    const again = await cli(["gpt", "repair", path]);
     assert.equal(again.status, 0);
     assert.match(again.stdout, /nothing to repair/);
   });
 }
 
-test("with both copies damaged, read and repair fail with exit 2 and write nothing", () => {
+test("with both copies damaged, read and repair fail with exit 2 and write nothing", async () => {
   const { path } = image("both.img");
   damage(path, 512 + 40, [1]);
   damage(path, (SECTORS - 1) * 512 + 40, [1]);
@@ -112,7 +112,7 @@ test("with both copies damaged, read and repair fail with exit 2 and write nothi
     ["repair", path],
     ["add", path, "-i", "5", "-s", "8"],
   ]) {
-    const r = run(SLIPWAY, ["gpt", ...args]);
+    const r = await cli(["gpt", ...args]);
     assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`${path}: .*no valid GPT`));
   }

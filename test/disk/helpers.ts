@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { main } from "../../src/cli/main.ts";
 
 export const SLIPWAY = new URL("../../bin/slipway", import.meta.url).pathname;
 
@@ -39,4 +40,25 @@ export function rng(seed: number): () => number {
 
 export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+/**
+ * Run the slipway CLI in-process (no Node start per call), capturing what it
+ * prints; same code path as bin/slipway after argument parsing.
+ */
+export async function cli(
+  args: string[],
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const saved = [process.stdout.write, process.stderr.write] as const;
+  process.stdout.write = ((s: string) => out.push(String(s)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => err.push(String(s)) > 0) as typeof process.stderr.write;
+  try {
+    const status = await main(args);
+    return { status, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    [process.stdout.write, process.stderr.write] = saved;
+    process.exitCode = undefined;
+  }
 }
