@@ -238,6 +238,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     registerGroupRoutes(scope, ctx);
     registerSystemRoutes(scope, ctx);
   });
+  await (await import("./dashboard.ts")).registerDashboard(app); // web/dist at / (see dashboard.ts)
 
   return { app, metrics, omaha };
 }

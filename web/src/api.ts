@@ -1,0 +1,190 @@
+/**
+ * The admin API as the dashboard sees it: JSON shapes (mirroring src/server/admin/serialize.ts)
+ * and one fetch wrapper that adds the bearer token and turns error bodies into ApiError.
+ */
+
+export type Scope = "admin" | "viewer";
+
+export interface App {
+  id: string;
+  name: string;
+  description: string;
+  createdAt: number;
+}
+
+export interface Package {
+  id: string;
+  appId: string;
+  version: string;
+  filename: string;
+  url: string | null;
+  size: number;
+  sha256: string;
+  signature: string | null;
+  metadataSize: number | null;
+  createdAt: number;
+}
+
+export interface Channel {
+  id: string;
+  appId: string;
+  name: string;
+  package: string | null;
+  allowDowngrade: boolean;
+  floors: string[];
+  blacklist: string[];
+  createdAt: number;
+}
+
+export interface Policy {
+  updatesEnabled: boolean;
+  safeMode: boolean;
+  maxUpdatesPerPeriod: number;
+  periodIntervalS: number;
+  updateTimeoutS: number;
+  officeHours: boolean;
+  timezone: string;
+  officeStart: string;
+  officeEnd: string;
+}
+
+export interface Group {
+  id: string;
+  appId: string;
+  name: string;
+  track: string;
+  channel: string | null;
+  policy: Policy;
+  haltedReason: string | null;
+  createdAt: number;
+}
+
+export interface Rollout {
+  group: Group;
+  versions: Record<string, number>;
+  statuses: Record<string, number>;
+}
+
+export const STATUSES = [
+  "undefined",
+  "update-granted",
+  "downloading",
+  "downloaded",
+  "installed",
+  "complete",
+  "error",
+  "on-hold",
+] as const;
+
+export const IN_PROGRESS: readonly string[] = [
+  "update-granted",
+  "downloading",
+  "downloaded",
+  "installed",
+];
+
+export interface Instance {
+  appId: string;
+  machineId: string;
+  alias: string;
+  ip: string;
+  oem: string;
+  oemVersion: string;
+  version: string;
+  track: string;
+  groupId: string | null;
+  status: string;
+  updateVersion: string | null;
+  updateGrantedAt: number | null;
+  errorCode: number | null;
+  lastCheckAt: number;
+  createdAt: number;
+}
+
+export interface InstanceEvent {
+  id: number;
+  type: number;
+  result: number;
+  errorCode: number | null;
+  version: string;
+  previousVersion: string | null;
+  createdAt: number;
+}
+
+export interface Activity {
+  id: number;
+  appId: string | null;
+  groupId: string | null;
+  channelId: string | null;
+  severity: "info" | "success" | "warning" | "error" | "critical";
+  class: string;
+  version: string;
+  message: string;
+  createdAt: number;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export interface Client {
+  get<T>(path: string): Promise<T>;
+  send<T>(method: "POST" | "PATCH" | "PUT" | "DELETE", path: string, body?: unknown): Promise<T>;
+}
+
+export function client(token: string): Client {
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    let payload: BodyInit | undefined;
+    if (body instanceof Blob) {
+      headers["content-type"] = "application/octet-stream";
+      payload = body;
+    } else if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const res = await fetch(path, { method, headers, body: payload });
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const msg =
+        json && typeof json === "object" && "error" in json ? String(json.error) : res.statusText;
+      throw new ApiError(res.status, msg || `HTTP ${res.status}`);
+    }
+    return json as T;
+  };
+  return {
+    get: (path) => call("GET", path),
+    send: (method, path, body) => call(method, path, body),
+  };
+}
+
+/**
+ * The API has no "who am I" call, so the scope is probed with a request that changes nothing
+ * either way: deleting a token id that cannot exist is refused with 403 for viewers (scope check
+ * before routing) and answered 404 for admins.
+ */
+export async function probeScope(token: string): Promise<Scope> {
+  const c = client(token);
+  await c.get<App[]>("/api/apps"); // throws 401 for an unknown token
+  try {
+    await c.send("DELETE", "/api/tokens/00000000-0000-0000-0000-000000000000");
+    return "admin";
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 403) return "viewer";
+    if (err instanceof ApiError && err.status === 404) return "admin";
+    throw err;
+  }
+}
+
+export const enc = encodeURIComponent;

@@ -1,0 +1,91 @@
+/** The activity log, newest first, optionally for one app or group, with older pages on demand. */
+import { useState } from "react";
+import { type Activity, enc } from "../api.ts";
+import { ago, dateTime } from "../format.ts";
+import { usePoll } from "../poll.ts";
+import { useSession } from "../session.tsx";
+import { Card, Empty, ErrorBanner } from "./ui.tsx";
+
+const SEVERITIES = ["info", "success", "warning", "error", "critical"] as const;
+
+export function ActivityFeed({
+  appId,
+  groupId,
+  limit = 50,
+}: {
+  appId?: string;
+  groupId?: string;
+  limit?: number;
+}) {
+  const { api } = useSession();
+  const [severity, setSeverity] = useState("");
+  const [older, setOlder] = useState<Activity[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (appId) q.set("app", appId);
+  if (groupId) q.set("group", groupId);
+  if (severity) q.set("severity", severity);
+  const qs = q.toString();
+  const feed = usePoll(() => api.get<Activity[]>(`/api/activity?${qs}`), [api, qs], 3000);
+  const rows = [...(feed.data ?? []), ...older];
+
+  const loadOlder = async () => {
+    const last = rows[rows.length - 1];
+    if (!last) return;
+    try {
+      const more = await api.get<Activity[]>(`/api/activity?${qs}&before=${enc(String(last.id))}`);
+      setOlder((o) => [...o, ...more]);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <Card
+      title="Activity"
+      testId="activity"
+      actions={
+        <label className="field-inline">
+          <span>Severity</span>
+          <select
+            value={severity}
+            onChange={(e) => {
+              setSeverity(e.target.value);
+              setOlder([]);
+            }}
+          >
+            <option value="">all</option>
+            {SEVERITIES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      }
+    >
+      <ErrorBanner error={feed.error ?? error} />
+      {feed.data && rows.length === 0 ? (
+        <Empty>Nothing has happened yet.</Empty>
+      ) : (
+        <ul className="feed">
+          {rows.map((a) => (
+            <li key={a.id} className={`feed-item sev-${a.severity}`} data-class={a.class}>
+              <span className={`badge badge-sev-${a.severity}`}>{a.severity}</span>
+              <span className="feed-msg">{a.message}</span>
+              {a.version && <code>{a.version}</code>}
+              <span className="muted" title={dateTime(a.createdAt)}>
+                {ago(a.createdAt)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {feed.data && feed.data.length >= limit && (
+        <button type="button" className="btn btn-small" onClick={loadOlder}>
+          Load older
+        </button>
+      )}
+    </Card>
+  );
+}
