@@ -7,10 +7,11 @@ import { register as convert } from "./convert.ts";
 import { register as gpt } from "./gpt.ts";
 import { register as init } from "./init.ts";
 import { register as lock } from "./lock.ts";
+import { register as payload } from "./payload.ts";
 import { register as publish } from "./publish.ts";
+import { register as run } from "./run.ts";
 import { register as serve } from "./serve.ts";
 import { register as simulate } from "./simulate.ts";
-import { register as run } from "./run.ts";
 import { register as update } from "./update.ts";
 
 export type RegisterCommands = (program: Command) => void;
@@ -24,6 +25,7 @@ export const commandGroups: RegisterCommands[] = [
   gpt,
   agent,
   update,
+  payload,
   lock,
   serve,
   publish,

@@ -1,0 +1,418 @@
+/**
+ * The apply engine: rebuild the target USR image from a payload, streaming,
+ * in bounded memory (one chunk buffer plus the decoder's window), checking
+ * every chunk's SHA-256 before it is written and the whole target's at the
+ * end, resumable from a journal beside the target.
+ *
+ * Runs on Node 20 (the image's nodejs): only node:zlib brotli, node:crypto
+ * and node:fs — no Node 22+ APIs.
+ */
+import { createHash } from "node:crypto";
+import { constants as fsc } from "node:fs";
+import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { pipeline, type Readable, Transform } from "node:stream";
+import { brotliDecompressSync, createBrotliDecompress } from "node:zlib";
+import { InputError, SlipwayError } from "../errors.ts";
+import type { Blob, Plan } from "./format.ts";
+import { readJournal, removeJournal, writeJournal } from "./journal.ts";
+import type { KeyInput } from "./keys.ts";
+import { type OpenedPayload, openPayload, schedule } from "./open.ts";
+import { type PayloadReader, toReader } from "./reader.ts";
+
+export interface ApplyProgress {
+  /** "source" hashes the active slot to pick a delta, "write" rebuilds, "verify" reads back. */
+  phase: "source" | "write" | "verify";
+  done: number;
+  total: number;
+}
+
+export interface ApplyOptions {
+  /** A payload file path, an http(s) URL (range requests), or any PayloadReader. */
+  payload: string | PayloadReader;
+  /** Device or file to write (the passive slot). Regular files are created and trimmed to size. */
+  target: string;
+  /** Device or file holding the image a delta was made from (the active slot). Never written. */
+  source?: string;
+  /** SHA-256 of the source image, when the caller knows it: saves hashing the source. */
+  sourceSha256?: string;
+  /** Public keys (PEM text, PEM path or KeyObject); a signature by any of them is enough. */
+  trustedKeys: KeyInput[];
+  /** Continue from the journal of an interrupted apply of the same payload. */
+  resume?: boolean;
+  /** Default: `${target}.slipway-journal`. Give one for block devices (/dev is not persistent). */
+  journalPath?: string;
+  /** Force a plan by id (tests, benchmarks). */
+  planId?: string;
+  /** Sync and journal at least every this many bytes (default 64 MiB). */
+  checkpointBytes?: number;
+  /** Also write the kernel and initrd as `vmlinuz` and `initrd` into this directory. */
+  bootDir?: string;
+  onProgress?: (p: ApplyProgress) => void;
+}
+
+export interface ApplyResult {
+  version: string;
+  /** The plan used: "full" or "delta-<source sha256 prefix>". */
+  plan: string;
+  /** SHA-256 of the target image, verified by reading it back. */
+  sha256: string;
+  size: number;
+  /** Payload bytes this apply read (header, manifest and the plan's blobs). */
+  payloadBytesRead: number;
+  /** First chunk written in this run (> 0 after a resume). */
+  resumedAtChunk: number;
+  kernel?: Buffer;
+  initrd?: Buffer;
+  verity?: { rootHash: string; hashOffset?: number };
+  /** Key ids whose signatures verified. */
+  verifiedBy: string[];
+}
+
+const MiB = 1 << 20;
+
+/** Pulls exact byte counts out of a decompressing stream. */
+class StreamPuller {
+  private readonly it: AsyncIterator<Buffer>;
+  private pending: Buffer = Buffer.alloc(0);
+  constructor(stream: Readable) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+  async readInto(dst: Buffer, at: number, len: number): Promise<boolean> {
+    let filled = 0;
+    while (filled < len) {
+      if (this.pending.length === 0) {
+        const next = await this.it.next();
+        if (next.done) return false;
+        this.pending = next.value;
+        continue;
+      }
+      const n = Math.min(this.pending.length, len - filled);
+      this.pending.copy(dst, at + filled, 0, n);
+      this.pending = this.pending.subarray(n);
+      filled += n;
+    }
+    return true;
+  }
+  /** True when nothing is left (a blob must hold exactly what its chunks need). */
+  async atEnd(): Promise<boolean> {
+    if (this.pending.length > 0) return false;
+    for (;;) {
+      const next = await this.it.next();
+      if (next.done) return true;
+      if (next.value.length > 0) return false;
+    }
+  }
+}
+
+/** A blob's stream of decompressed bytes, with the compressed bytes hashed on the way. */
+function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob) {
+  const hash = createHash("sha256");
+  let seen = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      seen += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const out = pipeline(
+    reader.stream(dataOffset + blob.offset, blob.size),
+    tap,
+    createBrotliDecompress(),
+    () => {},
+  );
+  return {
+    puller: new StreamPuller(out),
+    sealed: () => seen === blob.size && hash.digest("hex") === blob.sha256,
+  };
+}
+
+async function readFull(fh: FileHandle, buf: Buffer, at: number, len: number, pos: number) {
+  let done = 0;
+  while (done < len) {
+    const { bytesRead } = await fh.read(buf, at + done, len - done, pos + done);
+    if (bytesRead === 0) return false;
+    done += bytesRead;
+  }
+  return true;
+}
+
+async function writeFull(fh: FileHandle, buf: Buffer, len: number, pos: number) {
+  let done = 0;
+  while (done < len) {
+    const { bytesWritten } = await fh.write(buf, done, len - done, pos + done);
+    done += bytesWritten;
+  }
+}
+
+async function hashRange(
+  path: string,
+  size: number,
+  onBytes?: (done: number) => void,
+): Promise<string | undefined> {
+  const fh = await open(path, "r");
+  try {
+    const hash = createHash("sha256");
+    const buf = Buffer.allocUnsafe(4 * MiB);
+    let pos = 0;
+    while (pos < size) {
+      const n = Math.min(buf.length, size - pos);
+      if (!(await readFull(fh, buf, 0, n, pos))) return undefined;
+      hash.update(buf.subarray(0, n));
+      pos += n;
+      onBytes?.(pos);
+    }
+    return hash.digest("hex");
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Pick the plan: the delta whose source the client has, else the full one. */
+async function choosePlan(
+  opened: OpenedPayload,
+  opts: ApplyOptions,
+): Promise<{ plan: Plan; sourceNote?: string }> {
+  const { manifest } = opened;
+  const where = opts.payload.toString();
+  if (opts.planId !== undefined) {
+    const plan = manifest.plans.find((p) => p.id === opts.planId);
+    if (!plan) throw new InputError(`payload has no plan ${opts.planId}`, { where });
+    if (plan.source && !opts.source)
+      throw new InputError(`plan ${plan.id} is a delta: give the source`, { where });
+    return { plan };
+  }
+  const full = manifest.plans.find((p) => p.source === null);
+  const deltas = manifest.plans.filter((p) => p.source !== null);
+  if (!opts.source || deltas.length === 0) {
+    if (full) return { plan: full };
+    throw new InputError("payload holds only delta plans: give the source image (--source)", {
+      where,
+    });
+  }
+  const seen: string[] = [];
+  const sizes = [...new Set(deltas.map((p) => p.source!.size))];
+  for (const size of sizes) {
+    let sha = opts.sourceSha256;
+    if (sha === undefined) {
+      sha = await hashRange(opts.source, size, (done) =>
+        opts.onProgress?.({ phase: "source", done, total: size }),
+      );
+    }
+    if (sha === undefined) continue;
+    seen.push(sha);
+    const plan = deltas.find((p) => p.source!.size === size && p.source!.sha256 === sha);
+    if (plan) return { plan };
+  }
+  if (full) return { plan: full, sourceNote: "source matches no delta; using the full plan" };
+  const want = deltas.map((p) => `${p.source!.sha256.slice(0, 16)}…`).join(", ");
+  throw new InputError(
+    `payload is a delta from ${want}, but the source ${opts.source} is ${
+      seen.length ? `${seen[0]!.slice(0, 16)}…` : "smaller than the base image"
+    } (wrong source version)`,
+    { where },
+  );
+}
+
+async function readBootFile(
+  reader: PayloadReader,
+  opened: OpenedPayload,
+  name: "kernel" | "initrd",
+): Promise<Buffer | undefined> {
+  const f = opened.manifest.boot[name];
+  if (!f) return undefined;
+  const raw = await reader.read(opened.dataOffset + f.blob.offset, f.blob.size);
+  const where = reader.name;
+  if (createHash("sha256").update(raw).digest("hex") !== f.blob.sha256)
+    throw new InputError(`${name} blob is corrupt`, { where });
+  let data: Buffer;
+  try {
+    data = brotliDecompressSync(raw, { maxOutputLength: Math.max(f.size, 1) });
+  } catch {
+    throw new InputError(`${name} blob does not decompress`, { where });
+  }
+  if (data.length !== f.size || createHash("sha256").update(data).digest("hex") !== f.sha256)
+    throw new InputError(`${name} does not match its hash`, { where });
+  return data;
+}
+
+/** Size of a block device or file: probe the last byte (stat gives 0 for devices). */
+async function fits(fh: FileHandle, size: number, isFile: boolean): Promise<boolean> {
+  if (isFile) return true;
+  const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size - 1);
+  return bytesRead === 1;
+}
+
+/**
+ * Write the target from a payload. Resolves only when the whole target
+ * reads back with the manifest's SHA-256; rejects with InputError for bad
+ * payloads (signature, damage, wrong source) and SlipwayError otherwise.
+ */
+export async function applyPayload(opts: ApplyOptions): Promise<ApplyResult> {
+  const reader = toReader(opts.payload);
+  try {
+    return await applyWith(reader, opts);
+  } finally {
+    await reader.close?.();
+  }
+}
+
+async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<ApplyResult> {
+  const where = reader.name;
+  const opened = await openPayload(reader, opts.trustedKeys);
+  const { manifest } = opened;
+  const { plan } = await choosePlan(opened, opts);
+  const work = schedule(manifest, plan, where);
+  const size = manifest.target.size;
+  const n = manifest.chunks.length;
+  const journalPath = opts.journalPath ?? `${opts.target}.slipway-journal`;
+  const checkpointBytes = opts.checkpointBytes ?? 64 * MiB;
+
+  let resumeAt = 0;
+  if (opts.resume) {
+    const j = readJournal(journalPath);
+    if (j && j.manifest === opened.manifestSha256 && j.plan === plan.id && j.chunksDone <= n)
+      resumeAt = j.chunksDone;
+  }
+  const targetStat = await stat(opts.target).catch(() => undefined);
+  const isFile = !targetStat || targetStat.isFile();
+  if (isFile) await mkdir(dirname(opts.target), { recursive: true });
+  const target = await open(opts.target, fsc.O_RDWR | (isFile ? fsc.O_CREAT : 0));
+  const source = plan.source ? await open(opts.source!, "r") : undefined;
+  let payloadBytesRead = opened.dataOffset;
+  try {
+    if (!(await fits(target, size, isFile)))
+      throw new SlipwayError(`target is smaller than the image (${size} bytes)`, {
+        where: opts.target,
+      });
+    writeJournal(journalPath, {
+      format: 1,
+      manifest: opened.manifestSha256,
+      plan: plan.id,
+      chunksDone: resumeAt,
+    });
+    const chunkBuf = Buffer.allocUnsafe(manifest.chunkSize);
+    const scratch = Buffer.allocUnsafe(manifest.chunkSize);
+    let sinceCheckpoint = 0;
+    const checkpoint = async (chunksDone: number) => {
+      await target.datasync();
+      writeJournal(journalPath, {
+        format: 1,
+        manifest: opened.manifestSha256,
+        plan: plan.id,
+        chunksDone,
+      });
+      sinceCheckpoint = 0;
+    };
+    const total = size - Math.min(size, resumeAt * manifest.chunkSize);
+    let done = 0;
+    for (const [bi, blob] of plan.blobs.entries()) {
+      const first = blob.firstChunk;
+      const end = plan.blobs[bi + 1]?.firstChunk ?? n;
+      if (end <= resumeAt) continue;
+      const stream = blob.rawSize > 0 ? openBlob(reader, opened.dataOffset, blob) : undefined;
+      payloadBytesRead += blob.size;
+      for (let c = first; c < end; c++) {
+        const w = work[c]!;
+        const clen = Math.min(manifest.chunkSize, size - c * manifest.chunkSize);
+        // Chunks before the resume point only advance the stream.
+        if (c < resumeAt && !w.streamBytes) continue;
+        let at = 0;
+        for (const s of w.segments) {
+          if (s.kind === "C" || s.kind === "D") {
+            if (c >= resumeAt && !(await readFull(source!, chunkBuf, at, s.len, s.src)))
+              throw new InputError("source is shorter than the delta's base image", {
+                where: opts.source,
+              });
+          }
+          if (s.kind === "L" || s.kind === "D") {
+            const dst = s.kind === "L" ? chunkBuf : scratch;
+            const dstAt = s.kind === "L" ? at : 0;
+            if (!stream || !(await stream.puller.readInto(dst, dstAt, s.len)))
+              throw new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
+                where,
+              });
+            if (s.kind === "D" && c >= resumeAt) {
+              for (let i = 0; i < s.len; i++)
+                chunkBuf[at + i] = (chunkBuf[at + i]! + scratch[i]!) & 255;
+            }
+          }
+          at += s.len;
+        }
+        if (c < resumeAt) continue;
+        const got = createHash("sha256").update(chunkBuf.subarray(0, clen)).digest("hex");
+        if (got !== manifest.chunks[c]) {
+          if (w.usesSource && w.streamBytes === 0)
+            throw new InputError(
+              `chunk ${c} does not match: the source is not the delta's base image (or is damaged)`,
+              { where: opts.source },
+            );
+          throw new InputError(
+            `chunk ${c} does not match its hash: the payload is corrupt${
+              w.usesSource ? " or the source is not the delta's base image" : ""
+            }`,
+            { where },
+          );
+        }
+        await writeFull(target, chunkBuf, clen, c * manifest.chunkSize);
+        done += clen;
+        sinceCheckpoint += clen;
+        opts.onProgress?.({ phase: "write", done, total });
+        if (sinceCheckpoint >= checkpointBytes && c + 1 < end) await checkpoint(c + 1);
+      }
+      if (stream && (!(await stream.puller.atEnd()) || !stream.sealed()))
+        throw new InputError(`data blob ${bi} of plan ${plan.id} is corrupt`, { where });
+      if (sinceCheckpoint >= checkpointBytes || end === n) await checkpoint(end);
+    }
+    if (isFile && (await target.stat()).size > size) await target.truncate(size);
+    await target.datasync();
+  } finally {
+    await target.close();
+    await source?.close();
+  }
+
+  // Success means the bytes on the target are right, whatever happened before.
+  const sha = await hashRange(opts.target, size, (done) =>
+    opts.onProgress?.({ phase: "verify", done, total: size }),
+  );
+  removeJournal(journalPath);
+  if (sha !== manifest.target.sha256)
+    throw new SlipwayError(
+      "target does not verify after apply (its SHA-256 differs from the manifest); apply again without --resume",
+      { where: opts.target },
+    );
+
+  const kernel = await readBootFile(reader, opened, "kernel");
+  const initrd = await readBootFile(reader, opened, "initrd");
+  if (kernel) payloadBytesRead += manifest.boot.kernel!.blob.size;
+  if (initrd) payloadBytesRead += manifest.boot.initrd!.blob.size;
+  if (opts.bootDir) {
+    await mkdir(opts.bootDir, { recursive: true });
+    for (const [name, data] of [
+      ["vmlinuz", kernel],
+      ["initrd", initrd],
+    ] as const) {
+      if (!data) continue;
+      const dest = join(opts.bootDir, name);
+      const fh = await open(`${dest}.tmp`, "w");
+      await writeFull(fh, data, data.length, 0);
+      await fh.datasync();
+      await fh.close();
+      await rename(`${dest}.tmp`, dest);
+    }
+  }
+  const result: ApplyResult = {
+    version: manifest.version,
+    plan: plan.id,
+    sha256: sha,
+    size,
+    payloadBytesRead,
+    resumedAtChunk: resumeAt,
+    verifiedBy: opened.verifiedBy,
+  };
+  if (kernel) result.kernel = kernel;
+  if (initrd) result.initrd = initrd;
+  if (manifest.target.verity) result.verity = manifest.target.verity;
+  return result;
+}

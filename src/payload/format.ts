@@ -1,0 +1,269 @@
+/**
+ * The payload file format (version 1). See docs/payload.md for the prose.
+ *
+ *   0   8  magic "SLPWYPL\0"
+ *   8   4  format version (u32 BE) = 1
+ *  12   4  manifest length M (u32 BE): brotli-compressed canonical JSON
+ *  16   4  signatures length S (u32 BE): JSON array of signatures
+ *  20   4  reserved, 0
+ *  24   M  manifest (the signed bytes)
+ *  24+M S  signatures
+ *  24+M+S  data area: brotli blobs, offsets in the manifest are relative to here
+ *
+ * Everything a reader acts on is in the manifest, and the manifest is only
+ * decompressed after a trusted signature over its exact bytes checked out.
+ */
+import { brotliDecompressSync } from "node:zlib";
+import { InputError } from "../errors.ts";
+
+export const MAGIC = Buffer.from("SLPWYPL\0", "latin1");
+export const FORMAT_VERSION = 1;
+export const HEADER_SIZE = 24;
+/** Upper bounds that keep a hostile header from making us allocate much. */
+export const MAX_MANIFEST_BYTES = 16 << 20;
+export const MAX_SIGNATURES_BYTES = 64 << 10;
+export const MAX_MANIFEST_JSON_BYTES = 64 << 20;
+
+/** Ops rebuild the target in order; `len` bytes each. */
+export type Op =
+  /** Next `len` bytes of the plan's data stream, as they are. */
+  | ["L", number]
+  /** `len` bytes of the source (the active slot) at `srcOffset`. */
+  | ["C", number, number]
+  /** Source bytes at `srcOffset` plus (mod 256, byte by byte) the next `len` stream bytes. */
+  | ["D", number, number];
+
+export interface Blob {
+  /** Offset in the data area and compressed size. */
+  offset: number;
+  size: number;
+  /** SHA-256 of the compressed bytes. */
+  sha256: string;
+  /** Length of the decompressed stream. */
+  rawSize: number;
+}
+
+/** One way to build the target: from nothing (full) or from one source image (delta). */
+export interface Plan {
+  id: string;
+  /** What a delta needs on the client: the first `size` bytes of its active slot, hashing to `sha256`. */
+  source: { size: number; sha256: string; version?: string } | null;
+  ops: Op[];
+  /** Data blobs; blob i feeds the target chunks [firstChunk[i], firstChunk[i+1]). */
+  blobs: (Blob & { firstChunk: number })[];
+}
+
+export interface BootFile {
+  size: number;
+  sha256: string;
+  blob: Blob;
+}
+
+export interface Manifest {
+  format: 1;
+  /** The OS version this payload installs. */
+  version: string;
+  codec: "brotli";
+  target: {
+    size: number;
+    sha256: string;
+    verity?: { rootHash: string; hashOffset?: number };
+  };
+  /** The slot's kernel and initrd, stored whole. */
+  boot: { kernel?: BootFile; initrd?: BootFile };
+  chunkSize: number;
+  /** SHA-256 of every target chunk, in order; the last one may be short. */
+  chunks: string[];
+  plans: Plan[];
+}
+
+export interface Signature {
+  /** First 16 hex digits of the SHA-256 of the public key (SPKI DER). */
+  keyId: string;
+  algorithm: "ed25519" | "rsa-sha256";
+  /** Base64. */
+  value: string;
+}
+
+export interface Layout {
+  manifestBytes: Buffer;
+  signatures: Signature[];
+  dataOffset: number;
+}
+
+export function encodeHeader(manifestLength: number, signaturesLength: number): Buffer {
+  const h = Buffer.alloc(HEADER_SIZE);
+  MAGIC.copy(h, 0);
+  h.writeUInt32BE(FORMAT_VERSION, 8);
+  h.writeUInt32BE(manifestLength, 12);
+  h.writeUInt32BE(signaturesLength, 16);
+  return h;
+}
+
+/** Parse the header; returns the lengths of the manifest and signature sections. */
+export function decodeHeader(h: Buffer, where: string): { manifest: number; signatures: number } {
+  if (h.length < HEADER_SIZE) throw new InputError("truncated: no complete header", { where });
+  if (!h.subarray(0, 8).equals(MAGIC))
+    throw new InputError("not a slipway payload (bad magic)", { where });
+  const version = h.readUInt32BE(8);
+  if (version !== FORMAT_VERSION)
+    throw new InputError(`payload format version ${version} is not supported (want 1)`, { where });
+  const manifest = h.readUInt32BE(12);
+  const signatures = h.readUInt32BE(16);
+  if (h.readUInt32BE(20) !== 0) throw new InputError("reserved header field is not 0", { where });
+  if (manifest === 0 || manifest > MAX_MANIFEST_BYTES)
+    throw new InputError(`manifest length ${manifest} is out of range`, { where });
+  if (signatures === 0 || signatures > MAX_SIGNATURES_BYTES)
+    throw new InputError(`signature section length ${signatures} is out of range`, { where });
+  return { manifest, signatures };
+}
+
+export function parseSignatures(bytes: Buffer, where: string): Signature[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new InputError("signature section is not valid JSON", { where });
+  }
+  if (!Array.isArray(raw) || raw.length === 0)
+    throw new InputError("signature section holds no signatures", { where });
+  return raw.map((s, i) => {
+    const ok =
+      typeof s === "object" &&
+      s !== null &&
+      typeof s.keyId === "string" &&
+      (s.algorithm === "ed25519" || s.algorithm === "rsa-sha256") &&
+      typeof s.value === "string";
+    if (!ok) throw new InputError(`signature ${i} is malformed`, { where });
+    return { keyId: s.keyId, algorithm: s.algorithm, value: s.value };
+  });
+}
+
+/** The bytes a signature covers: a domain tag, then the manifest section. */
+export function signedMessage(manifestBytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from("slipway-payload-v1\0", "latin1"), manifestBytes]);
+}
+
+/** Decompress and validate a manifest whose signature already checked out. */
+export function decodeManifest(manifestBytes: Buffer, where: string): Manifest {
+  let json: string;
+  try {
+    json = brotliDecompressSync(manifestBytes, {
+      maxOutputLength: MAX_MANIFEST_JSON_BYTES,
+    }).toString("utf8");
+  } catch {
+    throw new InputError("manifest does not decompress", { where });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new InputError("manifest is not valid JSON", { where });
+  }
+  validateManifest(raw, where);
+  return raw;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+function validateBlob(b: unknown, what: string, where: string): asserts b is Blob {
+  const o = b as Blob;
+  if (
+    typeof o !== "object" ||
+    o === null ||
+    !isCount(o.offset) ||
+    !isCount(o.size) ||
+    !isCount(o.rawSize) ||
+    typeof o.sha256 !== "string" ||
+    !HEX64.test(o.sha256)
+  )
+    throw new InputError(`manifest: ${what} is malformed`, { where });
+}
+
+/**
+ * Check the structure and the arithmetic (ops cover the target exactly,
+ * blobs feed every chunk) so the apply engine can trust it blindly.
+ */
+export function validateManifest(raw: unknown, where: string): asserts raw is Manifest {
+  const bad = (what: string): never => {
+    throw new InputError(`manifest: ${what}`, { where });
+  };
+  const m = raw as Manifest;
+  if (typeof m !== "object" || m === null) bad("not an object");
+  if (m.format !== 1) bad("format is not 1");
+  if (typeof m.version !== "string") bad("version is missing");
+  if (m.codec !== "brotli") bad(`codec ${String(m.codec)} is not supported`);
+  const t = m.target;
+  if (typeof t !== "object" || t === null || !isCount(t.size) || t.size === 0) bad("target size");
+  if (typeof t.sha256 !== "string" || !HEX64.test(t.sha256)) bad("target sha256");
+  if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 16 << 20) bad("chunkSize");
+  const nChunks = Math.ceil(t.size / m.chunkSize);
+  if (!Array.isArray(m.chunks) || m.chunks.length !== nChunks) bad("chunk count");
+  for (const c of m.chunks) if (typeof c !== "string" || !HEX64.test(c)) bad("chunk hash");
+  if (typeof m.boot !== "object" || m.boot === null) bad("boot");
+  for (const k of ["kernel", "initrd"] as const) {
+    const f = m.boot[k];
+    if (f === undefined) continue;
+    if (!isCount(f.size) || typeof f.sha256 !== "string" || !HEX64.test(f.sha256)) bad(k);
+    validateBlob(f.blob, k, where);
+  }
+  if (!Array.isArray(m.plans) || m.plans.length === 0) bad("no plans");
+  const ids = new Set<string>();
+  for (const p of m.plans) {
+    if (typeof p !== "object" || p === null || typeof p.id !== "string") bad("plan id");
+    if (ids.has(p.id)) bad(`duplicate plan ${p.id}`);
+    ids.add(p.id);
+    const s = p.source;
+    if (s !== null) {
+      if (typeof s !== "object" || !isCount(s.size) || s.size === 0) bad(`plan ${p.id}: source`);
+      if (typeof s.sha256 !== "string" || !HEX64.test(s.sha256)) bad(`plan ${p.id}: source`);
+    }
+    if (!Array.isArray(p.ops)) bad(`plan ${p.id}: ops`);
+    let covered = 0;
+    let stream = 0;
+    for (const op of p.ops) {
+      if (!Array.isArray(op)) bad(`plan ${p.id}: op`);
+      if (op[0] === "L" && op.length === 2 && isCount(op[1]) && op[1] > 0) {
+        covered += op[1];
+        stream += op[1];
+      } else if (
+        (op[0] === "C" || op[0] === "D") &&
+        op.length === 3 &&
+        isCount(op[1]) &&
+        isCount(op[2]) &&
+        op[2] > 0
+      ) {
+        if (s === null)
+          throw new InputError(`manifest: plan ${p.id}: a full plan cannot read a source`, {
+            where,
+          });
+        if (op[1] + op[2] > s.size) bad(`plan ${p.id}: op reads past the source`);
+        covered += op[2];
+        if (op[0] === "D") stream += op[2];
+      } else bad(`plan ${p.id}: unknown op`);
+    }
+    if (covered !== t.size) bad(`plan ${p.id}: ops cover ${covered} bytes, target is ${t.size}`);
+    if (!Array.isArray(p.blobs) || p.blobs.length === 0) bad(`plan ${p.id}: blobs`);
+    let raw = 0;
+    let prev = -1;
+    for (const [i, b] of p.blobs.entries()) {
+      validateBlob(b, `plan ${p.id} blob ${i}`, where);
+      if (!isCount(b.firstChunk) || b.firstChunk <= prev || b.firstChunk >= nChunks)
+        bad(`plan ${p.id}: blob ${i} chunk range`);
+      if (i === 0 && b.firstChunk !== 0) bad(`plan ${p.id}: first blob must start at chunk 0`);
+      prev = b.firstChunk;
+      raw += b.rawSize;
+    }
+    if (raw !== stream) bad(`plan ${p.id}: blobs hold ${raw} stream bytes, ops need ${stream}`);
+  }
+}
+
+/** Canonical JSON: sorted keys, so equal manifests give equal bytes. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
