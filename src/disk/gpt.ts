@@ -80,6 +80,15 @@ export function inspectDisk(disk: Disk): GptInspection {
   } else if (backup.ok) {
     result.table = backup.copy.table;
     result.warnings.push(`${primary.problem}; using the backup (run repair)`);
+  } else {
+    // Neither copy is whole: a good header of one with the array of the other.
+    const header = primary.salvaged ? "primary" : "backup";
+    result.table = primary.salvaged ?? backup.salvaged;
+    if (result.table) {
+      result.warnings.push(
+        `${primary.problem}; ${backup.problem}; using the ${header} header with the other copy's entry array (run repair)`,
+      );
+    }
   }
   if (primary.ok && backup.ok) {
     if (

@@ -102,6 +102,21 @@ for (const [what, at] of corruptions) {
   });
 }
 
+test("a good primary header with a bad array is combined with the backup's array", async () => {
+  const { path, table } = image("mixed.img");
+  damage(path, 1024 + 60, [0xde, 0xad]); // primary entries
+  damage(path, (SECTORS - 1) * 512 + 40, [1]); // backup header
+  const show = await cli(["gpt", "show", path, "--json"]);
+  assert.equal(show.status, 0, show.stderr);
+  assert.match(show.stderr, /using the primary header with the other copy's entry array/);
+  const r = await cli(["gpt", "repair", path, "--json"]);
+  assert.deepEqual(JSON.parse(r.stdout).repaired, ["primary", "backup"]);
+  const v = sgdiskVerify(path);
+  assert.match(v, /No problems found/, v);
+  assert.doesNotMatch(v, SGDISK_DAMAGE, v);
+  assert.deepEqual(readGpt(path), table);
+});
+
 test("with both copies damaged, read and repair fail with exit 2 and write nothing", async () => {
   const { path } = image("both.img");
   damage(path, 512 + 40, [1]);

@@ -29,7 +29,14 @@ export interface GptCopy {
   table: GptTable;
 }
 
-export type CopyResult = { ok: true; copy: GptCopy } | { ok: false; problem: string };
+export type CopyResult =
+  | { ok: true; copy: GptCopy }
+  | {
+      ok: false;
+      problem: string;
+      /** A valid header whose own array is bad but whose CRC matches the other copy's array. */
+      salvaged?: GptTable;
+    };
 
 /** Sector size of the GPT on `disk`: where a header signature is found (the device's own if none). */
 export function detectSectorSize(disk: Disk): number {
@@ -112,8 +119,21 @@ export function readCopy(
       return fail(`alternate LBA ${alternateLba} is inside usable space`);
   }
 
-  const array = disk.read(entriesLba * BigInt(sectorSize), entryCount * entrySize);
-  if (crc32(array) !== entriesCrc) return fail("entry array CRC32 mismatch");
+  let array = disk.read(entriesLba * BigInt(sectorSize), entryCount * entrySize);
+  let salvaging = false;
+  if (crc32(array) !== entriesCrc) {
+    // The header may still be good and the other copy's array intact (cgpt
+    // repairs that mix too): look for an array with this CRC where the other
+    // copy keeps it.
+    const otherLba = which === "primary" ? alternateLba - arraySectors : 2n;
+    const other =
+      otherLba > 1n && otherLba !== entriesLba
+        ? disk.read(otherLba * BigInt(sectorSize), entryCount * entrySize)
+        : undefined;
+    if (!other || crc32(other) !== entriesCrc) return fail("entry array CRC32 mismatch");
+    array = other;
+    salvaging = true;
+  }
   const table: GptTable = {
     diskGuid,
     sectorSize,
@@ -126,6 +146,12 @@ export function readCopy(
   };
   const problems = partitionProblems(table);
   if (problems.length) return fail(problems.join("; "));
+  if (salvaging) {
+    return {
+      ...fail("entry array CRC32 mismatch (the other copy's array matches)"),
+      salvaged: table,
+    } as CopyResult;
+  }
   return { ok: true, copy: { headerLba, alternateLba, entriesLba, entriesCrc, table } };
 }
 
@@ -133,8 +159,8 @@ function decodeEntries(array: Buffer, entryCount: number, entrySize: number): Gp
   const partitions: GptPartition[] = [];
   for (let i = 0; i < entryCount; i++) {
     const o = i * entrySize;
+    if (isZero(array, o, 16)) continue; // unused entry
     const typeGuid = decodeGuid(array, o);
-    if (typeGuid === "00000000-0000-0000-0000-000000000000") continue;
     const nameBytes = array.subarray(o + 56, o + 56 + LABEL_MAX_UNITS * 2);
     let units = 0;
     while (units < LABEL_MAX_UNITS && nameBytes.readUInt16LE(units * 2) !== 0) units++;
@@ -149,6 +175,11 @@ function decodeEntries(array: Buffer, entryCount: number, entrySize: number): Gp
     });
   }
   return partitions;
+}
+
+function isZero(buf: Buffer, offset: number, length: number): boolean {
+  for (let i = offset; i < offset + length; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 export function encodeEntries(t: GptTable): Buffer {
