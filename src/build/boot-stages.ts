@@ -11,7 +11,7 @@
  * The initrd depends on the packages only, so an overlay change does not
  * re-run dracut.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { espVolumeIdFor } from "../boot/bootable.ts";
 import { buildEsp } from "../boot/esp.ts";
@@ -30,6 +30,7 @@ import {
   partitionByRole,
   planLayout,
 } from "../disk/layout.ts";
+import { SlipwayError } from "../errors.ts";
 import type { CustomizeOutput } from "./customize.ts";
 import { tool } from "./host-tools.ts";
 import type { RootfsOutput } from "./rootfs.ts";
@@ -79,6 +80,12 @@ export function layoutSizes(p: {
 export interface InitrdInput {
   rootfs: StageResult<RootfsOutput>;
   verity: boolean;
+  /**
+   * More dracut modules. Ignition's module (30ignition) is not added yet: it
+   * needs dracut's url-lib and network modules (curl and a network stack in
+   * the initrd); the boot chain decides how first-boot provisioning is wired.
+   */
+  extraModules: string[];
 }
 export interface InitrdOutput {
   initrd: string;
@@ -91,7 +98,7 @@ export const initrdStage: Stage<InitrdInput, InitrdOutput> = {
   title: "dracut initrd",
   version: 1,
   tools: [BOOT_TOOLS.chroot, BOOT_TOOLS.mount],
-  key: (i) => ({ rootfs: i.rootfs, verity: i.verity }),
+  key: (i) => ({ rootfs: i.rootfs, verity: i.verity, extraModules: i.extraModules }),
   async run(input, ctx) {
     // dracut runs chrooted and writes into the tree: work on a copy, never the cached rootfs.
     const tree = join(ctx.tmpDir, "tree");
@@ -102,21 +109,29 @@ export const initrdStage: Stage<InitrdInput, InitrdOutput> = {
       input.rootfs.path(input.rootfs.value.tree),
       tree,
     ]);
-    const hasIgnition = existsDir(join(tree, "usr/lib/dracut/modules.d/30ignition"));
-    ctx.progress(`dracut${hasIgnition ? " (with ignition)" : ""}`);
+    const missing = input.extraModules.filter((m) => !dracutModuleExists(tree, m));
+    if (missing.length > 0)
+      throw new SlipwayError(`the image has no dracut module ${missing.join(", ")}`);
+    ctx.progress(`dracut ${input.extraModules.join(" ")}`);
     const r = await buildInitrd({
       tree,
       out: join(ctx.outDir, "initrd.img"),
       verity: input.verity,
-      extraModules: hasIgnition ? ["ignition"] : [],
+      extraModules: input.extraModules,
       timestamp: PACKAGE_EPOCH,
     });
     return { initrd: "initrd.img", kver: r.kver, modules: r.modules };
   },
 };
 
-function existsDir(p: string): boolean {
-  return existsSync(p) && statSync(p).isDirectory();
+function dracutModuleExists(tree: string, name: string): boolean {
+  const dir = join(tree, "usr/lib/dracut/modules.d");
+  return (
+    existsSync(dir) &&
+    readdirSync(dir).some(
+      (d) => d.replace(/^\d+/, "") === name && statSync(join(dir, d)).isDirectory(),
+    )
+  );
 }
 
 // ---------------------------------------------------------------- usr

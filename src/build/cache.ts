@@ -28,6 +28,8 @@ interface StoredResult {
 }
 
 export interface CacheHit<O> {
+  /** The entry's own key (differs from the looked-up key when that is an alias). */
+  key: string;
   dir: string;
   value: O;
   seconds: number;
@@ -58,12 +60,17 @@ export class StageCache {
 
   lookup<O>(stage: string, key: string): CacheHit<O> | undefined {
     let dir = this.entryDir(stage, key);
+    let canonical = key;
     try {
-      if (lstatSync(dir).isSymbolicLink()) dir = join(this.dir, stage, readlinkSync(dir));
+      if (lstatSync(dir).isSymbolicLink()) {
+        canonical = readlinkSync(dir);
+        dir = join(this.dir, stage, canonical);
+      }
       const stored = JSON.parse(readFileSync(join(dir, "result.json"), "utf8")) as StoredResult;
       const now = new Date();
       utimesSync(join(dir, "result.json"), now, now); // most recently used
       return {
+        key: canonical,
         dir: join(dir, "out"),
         value: stored.value as O,
         seconds: stored.seconds,
@@ -105,8 +112,13 @@ export class StageCache {
       rmSync(link, { recursive: true, force: true });
       symlinkSync(entry.key, link);
     }
-    this.prune(entry.stage);
     return { dir: join(final, "out"), bytes };
+  }
+
+  /** Prune every stage (at the end of a build, off the path of the stages). */
+  pruneAll(): void {
+    if (!existsSync(this.dir)) return;
+    for (const stage of readdirSync(this.dir)) this.prune(stage);
   }
 
   /** Keep the `keep` most recently used entries of a stage; drop stale scratch dirs and links. */

@@ -21,7 +21,7 @@ export async function exec(cmd: string, args: string[], opts: ExecOptions = {}):
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: { ...process.env, LC_ALL: "C.UTF-8", ...opts.env },
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     const captured: Buffer[] = [];
     const lineSplitter = () => {
@@ -40,11 +40,11 @@ export async function exec(cmd: string, args: string[], opts: ExecOptions = {}):
     };
     const outLines = lineSplitter();
     const errLines = lineSplitter();
-    child.stdout.on("data", (b: Buffer) => {
+    child.stdout?.on("data", (b: Buffer) => {
       if (opts.captureStdout) captured.push(b);
       else outLines.push(b);
     });
-    child.stderr.on("data", (b: Buffer) => errLines.push(b));
+    child.stderr?.on("data", (b: Buffer) => errLines.push(b));
     child.on("error", (e) => {
       reject(
         new SlipwayError(
@@ -59,6 +59,10 @@ export async function exec(cmd: string, args: string[], opts: ExecOptions = {}):
       if (code === 0) resolve(Buffer.concat(captured).toString("utf8"));
       else reject(new SlipwayError(`${cmd} failed (${signal ?? `exit ${code}`})`));
     });
-    child.stdin.end(opts.input ?? "");
+    if (child.stdin) {
+      // A child that exits without reading its input must not crash the build.
+      child.stdin.on("error", () => {});
+      child.stdin.end(opts.input);
+    }
   });
 }

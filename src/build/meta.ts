@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { sha256File } from "./hash.ts";
+import { exec } from "./exec.ts";
 import type { InstalledPackage } from "./lockfile.ts";
 import type { StageTiming } from "./stage.ts";
 
@@ -64,7 +64,7 @@ export async function artifactRecord(
   const st = statSync(file);
   const rec: ArtifactRecord = {
     path: relative(buildDir, file),
-    sha256: await sha256File(file),
+    sha256: await sha256Of(file),
     size: st.size,
     allocated: st.blocks * 512,
   };
@@ -99,4 +99,13 @@ export function readMeta(buildDir: string): BuildMeta | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * sha256 of a (large) file with coreutils' sha256sum: several run in
+ * parallel on separate cores while Node waits.
+ */
+export async function sha256Of(file: string): Promise<string> {
+  const out = await exec("sha256sum", ["--binary", file], { captureStdout: true });
+  return out.slice(0, 64);
 }

@@ -4,10 +4,19 @@
  * cache, and publishes the build directory with a rename only when every
  * stage succeeded; then updates builds.json, `latest` and the lockfile.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { type LoadedConfig, loadConfig } from "../config/load.ts";
-import { InputError, SlipwayError } from "../errors.ts";
+import { InputError } from "../errors.ts";
 import {
   diskPlanFor,
   diskStage,
@@ -114,7 +123,11 @@ interface ResolvedInputs {
   overlays: ResolvedOverlay[];
   oemFiles: ({ dir: string; hash: string } | undefined)[];
   signingKey: string | undefined;
-  /** One hash over everything the build depends on, version excluded. */
+  /**
+   * One hash over everything the build depends on, version and lockfile pins
+   * excluded: the pins are compared with the latest build's package list
+   * instead, since the build that wrote them had none.
+   */
   inputHash: string;
 }
 
@@ -148,7 +161,6 @@ export async function resolveInputs(
     stages: ALL_STAGES.map((s) => `${s.name}@${s.version}`),
     config: { ...config, version: versionInput, overlays: undefined, oem: undefined },
     request,
-    pins: pins ?? null,
     overlays: overlays.map((o) => ({ target: o.target, hash: o.hash })),
     oem: config.oem.map((v, i) => ({ ...v, files: oemFiles[i]?.hash ?? null })),
     signingKey: signingKey ?? null,
@@ -166,13 +178,15 @@ export async function build(opts: BuildOptions): Promise<BuildOutcome> {
   mkdirSync(dirs.builds, { recursive: true });
   const unlock = acquireWorkDirLock(dirs.work);
   try {
+    // We hold the work dir lock: whatever is in tmp/ is left over from a killed build.
+    rmSync(dirs.tmp, { recursive: true, force: true });
     const inputs = await resolveInputs(loaded, opts.updateLock);
     const index = readBuildsIndex(dirs.builds);
     const latest = index.builds[0];
 
     if (!opts.force && latest && latest.inputHash === inputs.inputHash) {
       const meta = readMeta(join(dirs.builds, latest.version));
-      if (meta) {
+      if (meta && (!inputs.pins || samePackages(inputs.pins, meta.packages))) {
         const seconds = (Date.now() - started) / 1000;
         reporter.emit({ type: "up-to-date", version: latest.version, seconds });
         return {
@@ -196,8 +210,10 @@ export async function build(opts: BuildOptions): Promise<BuildOutcome> {
     const tmpBuild = join(dirs.tmp, `build-${version}-${process.pid}`);
     rmSync(tmpBuild, { recursive: true, force: true });
     mkdirSync(tmpBuild, { recursive: true });
+    const cache = new StageCache(dirs.cache, opts.cacheKeep ?? 3);
     try {
       const meta = await runStages({
+        cache,
         loaded,
         inputs,
         version,
@@ -232,14 +248,23 @@ export async function build(opts: BuildOptions): Promise<BuildOutcome> {
         reporter.emit({ type: "note", message: `wrote ${lockPathFor(loaded.path)}` });
       const seconds = (Date.now() - started) / 1000;
       reporter.emit({ type: "build-end", version, dir: final, seconds });
+      cache.pruneAll();
       return { upToDate: false, version, dir: final, seconds, meta };
     } catch (err) {
       rmSync(tmpBuild, { recursive: true, force: true });
+      cache.pruneAll();
       throw err;
     }
   } finally {
     unlock();
   }
+}
+
+function samePackages(pins: Record<string, string>, packages: BuildMeta["packages"]): boolean {
+  return (
+    packages.length === Object.keys(pins).length &&
+    packages.every((p) => pins[p.name] === p.version)
+  );
 }
 
 function chooseVersion(
@@ -272,17 +297,18 @@ interface RunContext {
   dirs: WorkDirs;
   opts: BuildOptions;
   previous: BuildMeta | undefined;
+  cache: StageCache;
   timestamp: number;
   started: number;
 }
 
 async function runStages(rc: RunContext): Promise<BuildMeta> {
-  const { loaded, inputs, version, buildId, tmpBuild, dirs, opts } = rc;
+  const { loaded, inputs, version, buildId, tmpBuild, opts } = rc;
   const { config } = loaded;
   const buildLog = join(tmpBuild, "build.log");
   writeFileSync(buildLog, `slipway build ${config.name} ${version} (${buildId})\n`);
   const runner = new StageRunner({
-    cache: new StageCache(dirs.cache, opts.cacheKeep ?? 3),
+    cache: rc.cache,
     reporter: opts.reporter,
     buildLog,
     force: opts.force,
@@ -300,8 +326,20 @@ async function runStages(rc: RunContext): Promise<BuildMeta> {
     suite: config.debian.suite,
   };
 
+  const artifacts: Record<string, ArtifactRecord> = {};
+  const pending: Promise<void>[] = [];
+  /** Link (or copy) an artifact into the build dir; its hash runs alongside what follows. */
+  const place = (name: string, src: string, file: string, format?: string) => {
+    const dest = join(tmpBuild, file);
+    linkOrCopy(src, dest);
+    const recorded = artifactRecord(tmpBuild, dest, format).then((rec) => {
+      artifacts[name] = rec;
+    });
+    recorded.catch(() => {}); // awaited below; a failed build must not crash on it
+    pending.push(recorded);
+  };
   const rootfs = await runner.run(rootfsStage, { request: inputs.request, pins: inputs.pins });
-  const initrd = await runner.run(initrdStage, { rootfs, verity });
+  const initrd = await runner.run(initrdStage, { rootfs, verity, extraModules: [] });
   const tree = await runner.run(customizeStage, {
     rootfs,
     initrd,
@@ -321,14 +359,9 @@ async function runStages(rc: RunContext): Promise<BuildMeta> {
     seed,
     timestamp: rc.timestamp,
   });
+  place("usr", usr.path(usr.value.image), "usr.img");
   const root = await runner.run(rootStage, { tree, plan, seed, timestamp: rc.timestamp });
 
-  const artifacts: Record<string, ArtifactRecord> = {};
-  const place = async (name: string, src: string, file: string, format?: string) => {
-    const dest = join(tmpBuild, file);
-    await copySparse(src, dest);
-    artifacts[name] = await artifactRecord(tmpBuild, dest, format);
-  };
   let cmdline = "";
   const bootFacts: Record<string, unknown> = { variants: [] as unknown[] };
   for (const [i, variant] of config.oem.entries()) {
@@ -355,7 +388,7 @@ async function runStages(rc: RunContext): Promise<BuildMeta> {
     });
     const disk = await runner.run(diskStage, { plan, esp, usr, oem, root });
     const suffix = i === 0 ? "" : `-${variant.id}`;
-    await place(`disk${suffix}`, disk.path(disk.value.image), `disk${suffix}.raw`, "raw");
+    place(`disk${suffix}`, disk.path(disk.value.image), `disk${suffix}.raw`, "raw");
     if (i === 0) cmdline = esp.value.cmdline;
     (bootFacts.variants as unknown[]).push({
       id: variant.id,
@@ -377,13 +410,13 @@ async function runStages(rc: RunContext): Promise<BuildMeta> {
   }));
   bootFacts.diskGuid = plan.diskGuid;
 
-  await place("usr", usr.path(usr.value.image), "usr.img");
   const treeDir = tree.path(tree.value.tree);
   const kver = initrd.value.kver;
-  await place("kernel", join(treeDir, "usr/lib/modules", kver, "vmlinuz"), "vmlinuz");
-  await place("initrd", initrd.path(initrd.value.initrd), "initrd.img");
-  await place("licences", rootfs.path(rootfs.value.licencesFile), "licences.txt");
+  place("kernel", join(treeDir, "usr/lib/modules", kver, "vmlinuz"), "vmlinuz");
+  place("initrd", initrd.path(initrd.value.initrd), "initrd.img");
+  place("licences", rootfs.path(rootfs.value.licencesFile), "licences.txt");
 
+  await Promise.all(pending);
   const packages = rootfs.value.packages;
   const meta: BuildMeta = {
     schemaVersion: 1,
@@ -417,12 +450,15 @@ export function formatExtension(format: ImageFormat): string {
   return format === "gce" ? "tar.gz" : format;
 }
 
-/** Copy keeping holes (disk images are mostly empty) and sharing extents where the filesystem can. */
-async function copySparse(src: string, dest: string): Promise<void> {
-  const { exec } = await import("./exec.ts");
+/**
+ * Artifacts share storage with their cache entry (a hard link: no copy of a
+ * GiB disk). Entries of build-specific stages are never reused by another
+ * build; treat builds/ as read-only (`slipway run` boots a copy-on-write overlay).
+ */
+function linkOrCopy(src: string, dest: string): void {
   try {
-    await exec("cp", ["--sparse=always", "--reflink=auto", src, dest]);
-  } catch (err) {
-    throw new SlipwayError(`could not copy ${src} into the build: ${(err as Error).message}`);
+    linkSync(src, dest);
+  } catch {
+    copyFileSync(src, dest);
   }
 }

@@ -140,9 +140,10 @@ export class StageRunner {
     const hit = this.opts.force ? undefined : cache.lookup<O>(stage.name, key);
     if (hit && this.opts.failStage !== stage.name) {
       appendFileSync(buildLog, `cached: ${hit.dir}\n`);
+      // Downstream keys use the entry's own key, so an alias hit changes nothing after it.
       const result = new StageResult<O>({
         stage: stage.name,
-        key,
+        key: hit.key,
         dir: hit.dir,
         value: hit.value,
         cached: true,
