@@ -150,7 +150,13 @@ interface ShowOptions {
 }
 
 function show(disk: string, o: ShowOptions): void {
-  const t = readGpt(disk);
+  const warnings: string[] = [];
+  const t = readGpt(disk, {
+    onWarning: (w) => {
+      warnings.push(w);
+      process.stderr.write(`slipway: warning: ${disk}: ${w}\n`);
+    },
+  });
   const n =
     o.number === undefined
       ? undefined
@@ -179,7 +185,7 @@ function show(disk: string, o: ShowOptions): void {
     else process.stdout.write(humanTable(disk, t, p));
     return;
   }
-  if (o.json) printJson(tableJson(disk, t));
+  if (o.json) printJson({ ...tableJson(disk, t), warnings });
   else process.stdout.write(humanTable(disk, t));
 }
 

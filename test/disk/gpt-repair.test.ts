@@ -83,6 +83,7 @@ for (const [what, at] of corruptions) {
     assert.equal(show.status, 0, show.stderr);
     assert.match(show.stderr, new RegExp(`warning: ${path}: ${which} GPT header`));
     assert.equal(JSON.parse(show.stdout).partitions.length, 4);
+    assert.match(JSON.parse(show.stdout).warnings[0], new RegExp(`^${which} GPT header`));
     assert.match(sgdiskVerify(path), SGDISK_DAMAGE, "sgdisk sees the damage");
 
     const r = await cli(["gpt", "repair", path, "--json"]);

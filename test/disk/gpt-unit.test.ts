@@ -100,6 +100,8 @@ test("resize and delete keep the rest of the table", () => {
   assert.throws(() => resizePartition(t, 1, 6145n), /overlap/); // would run into partition 2
   assert.equal(grown.partitions[0]!.lastLba, 8191n);
   assert.deepEqual(grown.partitions[1], t.partitions[1]);
+  const moved = addPartition(t, { number: 1, startLba: 4096n }).partitions[0]!;
+  assert.deepEqual([moved.firstLba, moved.lastLba], [4096n, 6143n], "a new start keeps the size");
   assert.deepEqual(deletePartition(t, 1).partitions, [t.partitions[1]]);
   assert.throws(() => deletePartition(t, 5), /partition 5 does not exist/);
 });

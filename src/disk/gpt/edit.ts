@@ -86,11 +86,13 @@ function place(
     throw new InputError(`size ${spec.sizeLba} sectors must be at least 1`);
   }
   const free = freeExtents(table, spec.number);
-  let start = spec.startLba;
-  if (start === undefined && existing && spec.sizeLba !== undefined) start = existing.firstLba;
+  // An existing partition keeps whichever of start and size is not given (as cgpt add -b/-s).
+  const start =
+    spec.startLba ?? (existing && spec.sizeLba !== undefined ? existing.firstLba : undefined);
+  const size = spec.sizeLba ?? (existing ? existing.lastLba - existing.firstLba + 1n : undefined);
   if (start !== undefined) {
     if (start < 0n) throw new InputError(`start ${start} is negative`);
-    if (spec.sizeLba !== undefined) return { firstLba: start, lastLba: start + spec.sizeLba - 1n };
+    if (size !== undefined) return { firstLba: start, lastLba: start + size - 1n };
     const extent = free.find((e) => e.firstLba <= start && start <= e.lastLba);
     if (!extent) throw new InputError(`start sector ${start} is not in free space`);
     return { firstLba: start, lastLba: extent.lastLba };
