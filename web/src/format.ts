@@ -61,22 +61,38 @@ const PALETTE = [
 
 /** A stable colour per version within one sorted list (newest gets the first colour). */
 export function versionColors(versions: string[]): Map<string, string> {
-  const sorted = [...versions].sort(compareVersions).reverse();
+  const sorted = [...new Set(versions)].sort(compareVersions).reverse();
   return new Map(sorted.map((v, i) => [v, PALETTE[i % PALETTE.length]!]));
 }
 
-export const EVENT_TYPES: Record<number, string> = {
-  0: "unknown",
+const EVENT_TYPES: Record<number, string> = {
+  0: "unknown event",
   1: "download complete",
   2: "install complete",
-  3: "update complete",
+  3: "update",
   13: "download started",
   14: "download finished",
 };
 
-export const EVENT_RESULTS: Record<number, string> = {
-  0: "error",
-  1: "success",
-  2: "success (rebooted into it)",
-  9: "deferred",
+/** Omaha event type + result in words (3/1 and 3/2 mean different things). */
+export function eventLabel(type: number, result: number): { what: string; outcome: string } {
+  const what = EVENT_TYPES[type] ?? `event type ${type}`;
+  if (result === 0) return { what, outcome: "error" };
+  if (result === 9) return { what, outcome: "deferred" };
+  if (type === 3 && result === 1) return { what: "update installed", outcome: "reboot pending" };
+  if (type === 3 && result === 2) return { what: "update complete", outcome: "rebooted into it" };
+  return { what, outcome: result === 1 ? "ok" : `result ${result}` };
+}
+
+const ERROR_CODES: Record<number, string> = {
+  10000: "rolled back",
+  9: "download failed",
+  10: "hash mismatch",
+  11: "size mismatch",
+  12: "payload verification failed",
 };
+
+export function errorCodeLabel(code: number): string {
+  const name = ERROR_CODES[code];
+  return name ? `${name} (${code})` : `code ${code}`;
+}

@@ -1,15 +1,23 @@
 /** Hosts of an application (or one group), filterable by status and version, paged. */
 import { useState } from "react";
 import { Link } from "wouter";
-import { enc, type Instance, STATUSES } from "../api.ts";
-import { ago } from "../format.ts";
+import { enc, IN_PROGRESS, type Instance, STATUSES } from "../api.ts";
+import { ago, errorCodeLabel } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { useSession } from "../session.tsx";
 import { Card, Empty, ErrorBanner, StatusBadge } from "./ui.tsx";
 
 const PAGE = 50;
 
-export function InstanceList({ appId, groupId }: { appId: string; groupId?: string }) {
+export function InstanceList({
+  appId,
+  groupId,
+  pollMs = 3000,
+}: {
+  appId: string;
+  groupId?: string;
+  pollMs?: number;
+}) {
   const { api } = useSession();
   const [status, setStatus] = useState("");
   const [version, setVersion] = useState("");
@@ -23,7 +31,7 @@ export function InstanceList({ appId, groupId }: { appId: string; groupId?: stri
     () =>
       api.get<{ total: number; instances: Instance[] }>(`/api/apps/${enc(appId)}/instances?${qs}`),
     [api, appId, qs],
-    3000,
+    pollMs,
   );
   const total = list.data?.total ?? 0;
 
@@ -93,9 +101,13 @@ export function InstanceList({ appId, groupId }: { appId: string; groupId?: stri
                 <td className="mono">{i.version}</td>
                 <td>
                   <StatusBadge status={i.status} />
-                  {i.errorCode !== null && <span className="muted"> code {i.errorCode}</span>}
+                  {i.errorCode !== null && (
+                    <span className="muted"> {errorCodeLabel(i.errorCode)}</span>
+                  )}
                 </td>
-                <td className="mono">{i.updateVersion ?? ""}</td>
+                <td className="mono">
+                  {IN_PROGRESS.includes(i.status) || i.status === "error" ? i.updateVersion : ""}
+                </td>
                 <td className="mono">{i.track}</td>
                 <td className="mono">{i.ip}</td>
                 <td title={new Date(i.lastCheckAt).toISOString()}>{ago(i.lastCheckAt)}</td>

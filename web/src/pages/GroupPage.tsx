@@ -15,7 +15,7 @@ import { compareVersions, versionColors } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { summarize } from "../rollout.ts";
 import { useSession } from "../session.tsx";
-import { versionTimeline } from "../timeline.ts";
+import { type Timeline, versionTimeline } from "../timeline.ts";
 
 /** Hosts whose history is fetched for the timeline (one request each). */
 const TIMELINE_HOSTS = 50;
@@ -76,6 +76,18 @@ export function GroupPage() {
     ...versions.map(([v]) => v),
     ...(timeline.data?.timeline.versions ?? []),
   ]);
+
+  // The history ends with the live counts when it covers every host (sampled history would not add up).
+  const tl = timeline.data;
+  const chart: Timeline | undefined =
+    tl && d && tl.total <= TIMELINE_HOSTS
+      ? {
+          versions: [
+            ...new Set([...tl.timeline.versions, ...Object.keys(d.rollout.versions)]),
+          ].sort(compareVersions),
+          points: [...tl.timeline.points, { t: Date.now(), counts: d.rollout.versions }],
+        }
+      : tl?.timeline;
 
   const toggle = async (verb: "pause" | "resume") => {
     setBusy(true);
@@ -157,18 +169,15 @@ export function GroupPage() {
         }
       >
         <ErrorBanner error={timeline.error} />
-        {timeline.data && <TimelineChart timeline={timeline.data.timeline} colors={colors} />}
-        {timeline.data && (
+        {chart && <TimelineChart timeline={chart} colors={colors} />}
+        {chart && (
           <Legend
-            items={timeline.data.timeline.versions.map((v) => [
-              v,
-              versions.find(([x]) => x === v)?.[1] ?? 0,
-            ])}
+            items={chart.versions.map((v) => [v, d?.rollout.versions[v] ?? 0])}
             colors={colors}
           />
         )}
       </Card>
-      <InstanceList appId={appId} groupId={g?.id ?? groupId} />
+      <InstanceList appId={appId} groupId={g?.id ?? groupId} pollMs={2000} />
       {g && d && (
         <Card title={isAdmin ? "Group settings" : "Group settings (read-only)"}>
           <GroupForm

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { Link, useParams } from "wouter";
 import { enc, type Instance, type InstanceEvent } from "../api.ts";
 import { Card, ErrorBanner, StatusBadge } from "../components/ui.tsx";
-import { ago, dateTime, EVENT_RESULTS, EVENT_TYPES } from "../format.ts";
+import { ago, dateTime, errorCodeLabel, eventLabel } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { useSession } from "../session.tsx";
 
@@ -36,7 +36,7 @@ export function InstancePage() {
         {i?.groupId && (
           <>
             {" "}
-            <Link href={`/apps/${enc(appId)}/groups/${enc(i.groupId)}`}>group</Link> /
+            <Link href={`/apps/${enc(appId)}/groups/${enc(i.groupId)}`}>{i.track}</Link> /
           </>
         )}
       </p>
@@ -58,10 +58,10 @@ export function InstancePage() {
             <dd className="mono">{i.machineId}</dd>
             <dt>Version</dt>
             <dd className="mono">{i.version}</dd>
-            <dt>Updating to</dt>
+            <dt>Last update offered</dt>
             <dd className="mono">{i.updateVersion ?? "—"}</dd>
-            <dt>Error code</dt>
-            <dd>{i.errorCode ?? "—"}</dd>
+            <dt>Error</dt>
+            <dd>{i.errorCode === null ? "—" : errorCodeLabel(i.errorCode)}</dd>
             <dt>Track</dt>
             <dd className="mono">{i.track}</dd>
             <dt>IP</dt>
@@ -95,18 +95,23 @@ export function InstancePage() {
                 </tr>
               </thead>
               <tbody>
-                {i.events.map((e) => (
-                  <tr key={e.id} className={e.result === 0 ? "row-error" : ""}>
-                    <td title={dateTime(e.createdAt)}>{ago(e.createdAt)}</td>
-                    <td>{EVENT_TYPES[e.type] ?? `type ${e.type}`}</td>
-                    <td>
-                      {EVENT_RESULTS[e.result] ?? `result ${e.result}`}
-                      {e.errorCode !== null && e.errorCode !== 0 && ` (code ${e.errorCode})`}
-                    </td>
-                    <td className="mono">{e.version}</td>
-                    <td className="mono">{e.previousVersion ?? ""}</td>
-                  </tr>
-                ))}
+                {i.events.map((e) => {
+                  const l = eventLabel(e.type, e.result);
+                  return (
+                    <tr key={e.id} className={e.result === 0 ? "row-error" : ""}>
+                      <td title={dateTime(e.createdAt)}>{ago(e.createdAt)}</td>
+                      <td>{l.what}</td>
+                      <td>
+                        {l.outcome}
+                        {e.errorCode !== null &&
+                          e.errorCode !== 0 &&
+                          `: ${errorCodeLabel(e.errorCode)}`}
+                      </td>
+                      <td className="mono">{e.version}</td>
+                      <td className="mono">{e.previousVersion ?? ""}</td>
+                    </tr>
+                  );
+                })}
               </tbody>
             </table>
           )}
