@@ -1,13 +1,42 @@
 /**
- * The production PayloadEngine: the adapter onto src/payload (the payload
- * engineer's streaming apply library). Until that library is wired in, the
- * agent refuses to install rather than guess at the format.
+ * The production PayloadEngine: src/payload's verify and streaming apply.
+ * The apply journal lives in the agent's state directory (a block device
+ * has nowhere to keep one), so an interrupted write resumes where it
+ * stopped instead of starting over.
  */
-import { SlipwayError } from "../errors.ts";
-import type { PayloadEngine } from "./payload-port.ts";
+import { basename, join } from "node:path";
+import { applyPayload, verifyPayload } from "../payload/index.ts";
+import { type PayloadEngine, PayloadVerifyError } from "./payload-port.ts";
 
-export function defaultPayloadEngine(): PayloadEngine {
-  const missing = () =>
-    Promise.reject(new SlipwayError("this build has no payload engine (src/payload not wired in)"));
-  return { verify: missing, apply: missing };
+export function payloadLibraryEngine(opts: { journalDir: string }): PayloadEngine {
+  return {
+    async verify(payload, publicKey) {
+      try {
+        await verifyPayload(payload, [publicKey]);
+      } catch (err) {
+        throw new PayloadVerifyError(`payload does not verify: ${(err as Error).message}`);
+      }
+    },
+    async apply(req) {
+      const r = await applyPayload({
+        payload: req.payload,
+        target: req.target,
+        source: req.source,
+        trustedKeys: [req.publicKey],
+        resume: true,
+        journalPath: join(opts.journalDir, `${basename(req.target)}.journal`),
+        onProgress: (p) => {
+          if (p.phase === "write") req.onProgress?.(p.done, p.total);
+        },
+      });
+      return {
+        version: r.version,
+        kernel: r.kernel,
+        initrd: r.initrd,
+        verity: r.verity
+          ? { rootHash: r.verity.rootHash, hashOffset: r.verity.hashOffset ?? 0 }
+          : undefined,
+      };
+    },
+  };
 }

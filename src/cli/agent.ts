@@ -7,7 +7,7 @@ import { serveControl } from "../agent/control.ts";
 import { runCommand, systemctlProbe } from "../agent/health.ts";
 import { hostLayout } from "../agent/layout.ts";
 import { readMachineId } from "../agent/machine-id.ts";
-import { defaultPayloadEngine } from "../agent/payload-engine.ts";
+import { payloadLibraryEngine } from "../agent/payload-engine.ts";
 import { SlipwayError } from "../errors.ts";
 
 interface AgentOpts {
@@ -45,7 +45,7 @@ export function register(program: Command): void {
         config,
         layout,
         clock: realClock,
-        payload: defaultPayloadEngine(),
+        payload: payloadLibraryEngine({ journalDir: layout.stateDir }),
         machineId: readMachineId(opts.root),
         systemState: opts.systemState ? async () => opts.systemState! : systemctlProbe,
         log,

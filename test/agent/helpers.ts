@@ -1,5 +1,4 @@
 /** Shared setup for agent tests: a host, an Omaha fixture, keys and an Agent on a manual clock. */
-import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, type AgentDeps } from "../../src/agent/agent.ts";
@@ -7,24 +6,10 @@ import { ManualClock } from "../../src/agent/clock.ts";
 import { loadConfig } from "../../src/agent/config.ts";
 import { hostLayout } from "../../src/agent/layout.ts";
 import { readMachineId } from "../../src/agent/machine-id.ts";
+import { payloadLibraryEngine } from "../../src/agent/payload-engine.ts";
 import type { PayloadEngine } from "../../src/agent/payload-port.ts";
-import { fixtureEngine, fixtureKeys, makePayload } from "./fixture-payload.ts";
 import type { HostFixture } from "./host-fixture.ts";
-
-export const keys = fixtureKeys();
-
-export function release(version: string, size = 1024 * 1024) {
-  const image = randomBytes(size);
-  const kernel = Buffer.from(`kernel ${version}`);
-  const initrd = Buffer.from(`initrd ${version}`);
-  return {
-    version,
-    image,
-    kernel,
-    initrd,
-    payload: makePayload({ version, image, kernel, initrd }, keys.privatePem),
-  };
-}
+import { keys } from "./payloads.ts";
 
 export function installKey(host: HostFixture): void {
   writeFileSync(join(host.root, "usr/share/slipway/update-key.pem"), keys.publicPem);
@@ -52,7 +37,8 @@ export function makeAgent(
     config: loadConfig(host.root),
     layout: hostLayout(host.root, { disk: "disk.img" }),
     clock,
-    payload: opts.payload ?? fixtureEngine(),
+    payload:
+      opts.payload ?? payloadLibraryEngine({ journalDir: join(host.root, "var/lib/slipway") }),
     machineId: readMachineId(host.root),
     systemState: async () => opts.systemState ?? "running",
     rebootNow: async () => {

@@ -10,9 +10,10 @@ import { loggedInUsers } from "../../src/agent/users.ts";
 import { EtcdClient } from "../../src/lock/etcd.ts";
 import { EtcdSemaphore } from "../../src/lock/etcd-semaphore.ts";
 import { type EtcdFixture, freePort, startEtcd } from "../lock/etcd-fixture.ts";
-import { installKey, makeAgent, release, until } from "./helpers.ts";
+import { installKey, makeAgent, until } from "./helpers.ts";
 import { makeHost } from "./host-fixture.ts";
 import { startOmaha } from "./omaha-fixture.ts";
+import { makeRelease } from "./payloads.ts";
 
 let etcd: EtcdFixture;
 before(async () => {
@@ -181,7 +182,7 @@ test("agent with etcd-lock: lock taken before the reboot, released after the hea
       `ETCD_ENDPOINTS=${etcd.url}`,
       "GROUP=agents",
     ]);
-    omaha.offer("1.1.0", release("1.1.0").payload);
+    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
     const h = makeAgent(host);
     await h.agent.start({ checkNow: true });
     await h.clock.advance(0);
