@@ -75,14 +75,29 @@ const MiB = 1 << 20;
 class StreamPuller {
   private readonly it: AsyncIterator<Buffer>;
   private pending: Buffer = Buffer.alloc(0);
-  constructor(stream: Readable) {
+  private readonly what: string;
+  private readonly where: string;
+  constructor(stream: Readable, what: string, where: string) {
     this.it = stream[Symbol.asyncIterator]();
+    this.what = what;
+    this.where = where;
+  }
+  /** Damaged compressed data surfaces here as a decoder error: name the blob. */
+  private async next(): Promise<IteratorResult<Buffer>> {
+    try {
+      return await this.it.next();
+    } catch (err) {
+      if (err instanceof SlipwayError) throw err;
+      throw new InputError(`${this.what} is corrupt (${(err as Error).message})`, {
+        where: this.where,
+      });
+    }
   }
   async readInto(dst: Buffer, at: number, len: number): Promise<boolean> {
     let filled = 0;
     while (filled < len) {
       if (this.pending.length === 0) {
-        const next = await this.it.next();
+        const next = await this.next();
         if (next.done) return false;
         this.pending = next.value;
         continue;
@@ -98,7 +113,7 @@ class StreamPuller {
   async atEnd(): Promise<boolean> {
     if (this.pending.length > 0) return false;
     for (;;) {
-      const next = await this.it.next();
+      const next = await this.next();
       if (next.done) return true;
       if (next.value.length > 0) return false;
     }
@@ -106,7 +121,7 @@ class StreamPuller {
 }
 
 /** A blob's stream of decompressed bytes, with the compressed bytes hashed on the way. */
-function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob) {
+function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob, what: string) {
   const hash = createHash("sha256");
   let seen = 0;
   const tap = new Transform({
@@ -123,7 +138,7 @@ function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob) {
     () => {},
   );
   return {
-    puller: new StreamPuller(out),
+    puller: new StreamPuller(out, what, reader.name),
     sealed: () => seen === blob.size && hash.digest("hex") === blob.sha256,
   };
 }
@@ -311,7 +326,10 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       const first = blob.firstChunk;
       const end = plan.blobs[bi + 1]?.firstChunk ?? n;
       if (end <= resumeAt) continue;
-      const stream = blob.rawSize > 0 ? openBlob(reader, opened.dataOffset, blob) : undefined;
+      const stream =
+        blob.rawSize > 0
+          ? openBlob(reader, opened.dataOffset, blob, `data blob ${bi} of plan ${plan.id}`)
+          : undefined;
       payloadBytesRead += blob.size;
       for (let c = first; c < end; c++) {
         const w = work[c]!;

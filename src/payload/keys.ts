@@ -120,7 +120,10 @@ export function checkSignatures(
     if (s.algorithm === wantAlg) {
       try {
         const value = Buffer.from(s.value, "base64");
-        ok = verify(wantAlg === "ed25519" ? null : "sha256", message, key, value);
+        // Only canonical base64: no second spelling of the same signature.
+        ok =
+          value.toString("base64") === s.value &&
+          verify(wantAlg === "ed25519" ? null : "sha256", message, key, value);
       } catch {
         ok = false;
       }

@@ -63,6 +63,15 @@ export async function openPayload(
   for (const b of blobs)
     if (b.offset + b.size > dataSize)
       throw new InputError(`truncated: a data blob ends past the end of the file`, { where });
+  // The blobs tile the data area exactly: no gaps, overlaps or trailing bytes.
+  const spans = blobs.filter((b) => b.size > 0).sort((a, b) => a.offset - b.offset);
+  let end = 0;
+  for (const b of spans) {
+    if (b.offset !== end) throw new InputError("data blobs overlap or leave gaps", { where });
+    end += b.size;
+  }
+  if (end !== dataSize)
+    throw new InputError(`${dataSize - end} unexpected bytes after the last data blob`, { where });
   return {
     manifest,
     signatures,
