@@ -113,12 +113,11 @@ export async function mtoolsPut(
       for (let d = dirname(dest); d !== "/"; d = dirname(d)) dirs.add(d);
     }
     for (const d of [...dirs].sort()) {
-      await runTool("mmd", ["-D", "s", "-i", image, `::${d}`], {
-        where: image,
-        env: MTOOLS_ENV,
-      }).catch((e: unknown) => {
-        if (!String(e).includes("already exists")) throw e;
-      });
+      const exists = await runTool("mdir", ["-b", "-i", image, `::${d}`], { env: MTOOLS_ENV }).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) await runTool("mmd", ["-i", image, `::${d}`], { where: image, env: MTOOLS_ENV });
     }
     for (const [src, dest] of all) {
       await runTool("mcopy", ["-o", "-m", "-i", image, src, `::${dest}`], {

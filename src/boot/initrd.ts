@@ -7,7 +7,7 @@
  * are added by name.
  */
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError } from "../errors.ts";
 import { runTool } from "./tool.ts";
@@ -135,9 +135,27 @@ export async function buildInitrd(opts: InitrdOptions): Promise<InitrdResult> {
   return { path: opts.out, kver, modules };
 }
 
+/**
+ * Unmount whatever is mounted at or below `dir` (deepest first): bind mounts
+ * left by a killed build must go before anyone deletes the tree, or the
+ * delete would reach into the host's /dev and /sys.
+ */
+export async function unmountUnder(dir: string): Promise<void> {
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+  const mounts = (await readFile("/proc/mounts", "utf8"))
+    .split("\n")
+    .map((l) => (l.split(" ")[1] ?? "").replace(/\\040/g, " "))
+    .filter((m) => m === dir || m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    await runTool("umount", [m]).catch(() => runTool("umount", ["-l", m]));
+  }
+}
+
 /** Run `fn` with /proc, /sys and /dev bound into the tree; always unmount. */
 export async function withChrootMounts<T>(tree: string, fn: () => Promise<T>): Promise<T> {
   const mounted: string[] = [];
+  await unmountUnder(tree);
   try {
     for (const d of ["proc", "sys", "dev"]) {
       const target = join(tree, d);

@@ -70,7 +70,7 @@ export interface QemuMachine {
 
 /** Strip terminal escapes and carriage returns from a console line. */
 export function cleanConsoleLine(s: string): string {
-  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r/g, "");
+  return s.replace(/\x1b\[[0-9;?!]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r/g, "");
 }
 
 /** Parse a size like 8G, 512M, 1T or plain bytes. */

@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildBootableDisk } from "../../src/boot/bootable.ts";
+import { unmountUnder } from "../../src/boot/initrd.ts";
 import { runTool } from "../../src/boot/tool.ts";
 import { buildUsrImage } from "../../src/boot/usr-image.ts";
 import { makeGuid } from "../../src/disk/layout.ts";
@@ -50,6 +51,7 @@ echo "report usr-mount=$(findmnt -no SOURCE,FSTYPE,OPTIONS /usr | tr ' ' '|')"
 echo "report root-mount=$(findmnt -no SOURCE,FSTYPE /  | tr ' ' '|')"
 echo "report root-bytes=$(df -B1 --output=size / | tail -1 | tr -d ' ')"
 echo "report disk-bytes=$(lsblk -bdno SIZE /dev/vda | tr -d ' ')"
+echo "report root-part-bytes=$(lsblk -bdno SIZE /dev/vda9 | tr -d ' ')"
 systemctl --failed --no-legend --plain | sed 's/^/report failed=/'
 echo "${REPORT_END}"
 } > /dev/ttyS0 2>&1
@@ -121,7 +123,7 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
     if (existsSync(join(dir, "done"))) return result(0);
     const t0 = Date.now();
     const work = `${dir}.work`;
-    await rm(work, { recursive: true, force: true });
+    await removeTree(work);
     await mkdir(work, { recursive: true });
     try {
       const tree = join(work, "tree");
@@ -158,18 +160,30 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
       });
       await runTool("cp", [disk.kernel, join(work, "vmlinuz")]);
       await runTool("cp", [disk.initrd, join(work, "initrd.img")]);
-      await rm(tree, { recursive: true, force: true });
+      await removeTree(tree);
       await rm(join(work, "w"), { recursive: true, force: true });
       const seconds = Math.round((Date.now() - t0) / 1000);
       await writeFile(join(work, "done"), `${seconds}\n`);
       await rm(dir, { recursive: true, force: true });
       await rename(work, dir);
+      // Older fixtures (other inputs) are dead weight: ~1 GiB each.
+      for (const e of readdirSync(TEST_CACHE)) {
+        if (/^boot-[0-9a-f]{16}(\.lock)?$/.test(e) && !e.startsWith(`boot-${key}`)) {
+          await rm(join(TEST_CACHE, e), { recursive: true, force: true });
+        }
+      }
       return result(seconds);
     } catch (e) {
-      await rm(work, { recursive: true, force: true });
+      await removeTree(work);
       throw e;
     }
   });
+}
+
+/** Delete a tree that may still carry bind mounts from a killed run. */
+async function removeTree(path: string): Promise<void> {
+  await unmountUnder(path);
+  await runTool("rm", ["-rf", "--one-file-system", path]);
 }
 
 /** Test-only additions: a /usr identity file and the report unit. */
@@ -185,6 +199,10 @@ async function instrument(tree: string, usrId: string): Promise<void> {
   await rm(join(wants, "slipway-test-report.service"), { force: true });
   await symlink("../slipway-test-report.service", join(wants, "slipway-test-report.service"));
   await writeFile(join(tree, "etc/hostname"), "slipway-test\n");
+  // No login prompt on ttyS0: it would interleave with the report.
+  const getty = join(tree, "etc/systemd/system/serial-getty@ttyS0.service");
+  await rm(getty, { force: true });
+  await symlink("/dev/null", getty);
 }
 
 /** Run `fn` holding an exclusive flock on `lock` (via a held `flock` child). */
@@ -212,6 +230,7 @@ export interface BootReport {
   usrMount: string[];
   rootMount: string[];
   rootBytes: number;
+  rootPartBytes: number;
   diskBytes: number;
   failed: string[];
 }
@@ -223,7 +242,8 @@ export function parseReport(lines: string[]): BootReport {
   const r: Record<string, string> = {};
   const failed: string[] = [];
   for (const l of lines.slice(begin + 1, end)) {
-    const m = /^report ([a-z-]+)=(.*)$/.exec(l.trim());
+    // Kernel or getty output may share the line's start.
+    const m = /report ([a-z-]+)=(.*)$/.exec(l.trim());
     if (!m) continue;
     if (m[1] === "failed") failed.push(m[2]!);
     else r[m[1]!] = m[2]!;
@@ -235,6 +255,7 @@ export function parseReport(lines: string[]): BootReport {
     usrMount: (r["usr-mount"] ?? "").split("|"),
     rootMount: (r["root-mount"] ?? "").split("|"),
     rootBytes: Number(r["root-bytes"] ?? 0),
+    rootPartBytes: Number(r["root-part-bytes"] ?? 0),
     diskBytes: Number(r["disk-bytes"] ?? 0),
     failed,
   };
