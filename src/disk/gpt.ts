@@ -45,8 +45,10 @@ export interface GptInspection {
   totalSectors: bigint;
   primary: CopyResult;
   backup: CopyResult;
-  /** The table to use: the primary's if valid, else the backup's. */
+  /** The table to use: the primary's if valid, else the backup's, else a good header joined with the other array. */
   table: GptTable | undefined;
+  /** Both copies valid but not the same table (the primary wins). */
+  copiesDiffer: boolean;
   /** Human-readable warnings (a damaged copy, copies that differ, backup not at the end). */
   warnings: string[];
 }
@@ -67,6 +69,7 @@ export function inspectDisk(disk: Disk): GptInspection {
     primary: { ok: false, problem: "disk is too small to hold a GPT" },
     backup: { ok: false, problem: "disk is too small to hold a GPT" },
     table: undefined,
+    copiesDiffer: false,
     warnings: [],
   };
   if (totalSectors < 6n) return result;
@@ -99,6 +102,7 @@ export function inspectDisk(disk: Disk): GptInspection {
         backup.copy.entriesCrc,
       )
     ) {
+      result.copiesDiffer = true;
       result.warnings.push("primary and backup GPT differ; using the primary (run repair)");
     }
     if (backup.copy.headerLba !== totalSectors - 1n) {
@@ -258,8 +262,7 @@ export function repairGpt(path: string): { repaired: ("primary" | "backup")[] } 
     }
     const repaired: ("primary" | "backup")[] = [];
     if (!found.primary.ok) repaired.push("primary");
-    if (!found.backup.ok || found.warnings.some((w) => w.includes("differ")))
-      repaired.push("backup");
+    if (!found.backup.ok || found.copiesDiffer) repaired.push("backup");
     const mbrOk = isProtectiveMbr(disk.read(0n, 512), found.totalSectors);
     if (repaired.length || !mbrOk) writeGptTo(disk, found.table);
     return { repaired };
@@ -272,8 +275,14 @@ export function repairGpt(path: string): { repaired: ("primary" | "backup")[] } 
  */
 export function relocateBackup(path: string): { moved: boolean; lastUsableLba: bigint } {
   return withDisk(path, "rw", (disk) => {
-    const table = readGptFrom(disk, { onWarning: () => {} });
     const found = inspectDisk(disk);
+    const table = found.table;
+    if (!table) {
+      throw new InputError(
+        `no valid GPT (${problemOf(found.primary)}; ${problemOf(found.backup)})`,
+        { where: disk.name },
+      );
+    }
     const l = layoutFor(table, found.totalSectors);
     const backupAtEnd = found.backup.ok && found.backup.copy.headerLba === l.backupHeaderLba;
     if (backupAtEnd && found.primary.ok && table.lastUsableLba === l.maxLastUsable) {
