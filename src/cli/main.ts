@@ -11,6 +11,8 @@ export function buildProgram(): Command {
     .description("Build immutable, self-updating Linux images and keep fleets of them current.")
     .version(process.env.npm_package_version ?? "0.1.0")
     .showHelpAfterError()
+    // Global options only before the subcommand: `slipway publish --version 2.0` is the subcommand's.
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of commandGroups) register(program);
   return program;
