@@ -214,11 +214,13 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await page.goto(`${serve.url}/apps/${APP}`); // a deep link: served by the SPA fallback
     const card = page.getByTestId("group-canary");
     await card.locator('[data-state="halted"]').waitFor({ timeout: 10_000 });
+    await page.getByTestId("group-prod").locator('[data-state="complete"]').waitFor();
+    await shot("08-groups-tab");
     await card.getByRole("link", { name: "canary" }).click();
     await page.getByTestId("halted").waitFor();
     assert.match((await page.getByTestId("halted").textContent()) ?? "", /rollback/);
     await page.getByRole("button", { name: "Clear halt and resume" }).waitFor();
-    await shot("08-halted");
+    await shot("09-halted");
   });
 
   it("lets a viewer look but not change anything", async () => {
@@ -241,7 +243,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
       true,
     );
     assert.equal(await page.getByRole("button", { name: /Save group/ }).count(), 0);
-    await shot("09-viewer-group");
+    await shot("10-viewer-group");
 
     await page.goto(`${serve.url}/apps/${APP}`);
     await page.getByRole("tab", { name: "channels" }).click();
@@ -252,7 +254,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await page.getByRole("tab", { name: "packages" }).click();
     await page.getByText("update.gz").waitFor();
     assert.equal(await page.getByRole("button", { name: /Delete|Upload|Register/ }).count(), 0);
-    await shot("10-viewer-packages");
+    await shot("11-viewer-packages");
 
     // Forcing the API from the page with the viewer's own token is refused.
     const status = await page.evaluate(async (path) => {
