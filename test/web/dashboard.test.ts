@@ -272,4 +272,43 @@ describe("dashboard", { timeout: 120_000 }, () => {
     );
     assert.equal(g.body.policy.updatesEnabled, true);
   });
+
+  it("edits packages and channels from the UI as an admin", async () => {
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.fill('input[name="token"]', serve.adminToken);
+    await page.click('button[type="submit"]');
+    await page.getByTestId("scope").filter({ hasText: "admin" }).waitFor();
+    await page.goto(`${serve.url}/apps/${APP}`);
+    await page.getByRole("tab", { name: "packages" }).click();
+    const form = page.getByTestId("register-package");
+    await form.getByLabel("Version", { exact: true }).fill("1.2.0");
+    await form.getByLabel("Base URL").fill("https://updates.example.com/1.2.0/");
+    await form.getByLabel("File name").fill("update.gz");
+    await form.getByLabel("Size (bytes)").fill("1234");
+    await form.getByLabel("SHA-256 (hex)").fill("ab".repeat(32));
+    await form.getByRole("button", { name: "Register" }).click();
+    await page.getByRole("cell", { name: "1.2.0", exact: true }).waitFor();
+
+    await page.getByRole("tab", { name: "channels" }).click();
+    const channel = page.getByTestId("channel-stable");
+    await channel.locator('select[name="package"]').selectOption("1.2.0");
+    const [saved] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "PATCH"),
+      channel.getByRole("button", { name: "Save channel" }).click(),
+    ]);
+    assert.equal(saved.status(), 200);
+    const channels = await api<{ name: string; package: string }[]>(
+      "GET",
+      `/api/apps/${APP}/channels`,
+    );
+    assert.equal(channels.body.find((c) => c.name === "stable")?.package, "1.2.0");
+
+    await page.getByRole("tab", { name: "groups" }).click();
+    await page
+      .getByTestId("group-prod")
+      .getByTestId("rollout-progress")
+      .filter({ hasText: `0 / ${HOSTS} on 1.2.0` })
+      .waitFor();
+    await shot("12-new-target");
+  });
 });

@@ -153,7 +153,7 @@ function ExternalPackage({ appId, onDone }: { appId: string; onDone(): void }) {
     }
   };
   return (
-    <Card title="Register a package hosted elsewhere">
+    <Card title="Register a package hosted elsewhere" testId="register-package">
       <form onSubmit={submit}>
         <div className="form-grid">
           {field("version", "Version")}
