@@ -5,7 +5,6 @@
  * builder places the files.
  */
 
-import { InputError } from "../errors.ts";
 import type { Platform } from "./firstboot.ts";
 import { firstbootKernelArgs } from "./firstboot.ts";
 import type { PlacedFile } from "./placed.ts";
@@ -14,10 +13,8 @@ export interface OemOptions {
   platform: Platform;
   /** Image version for oem-release. */
   version?: string;
-  /** Ignition JSON baked into the image; on first boot it wins over the platform's config. */
+  /** Ignition JSON baked into the image; on first boot it replaces the platform's config. */
   config?: string;
-  /** Base configs merged under every user config (Ignition base.d). */
-  baseConfigs?: Record<string, string>;
 }
 
 /** Files for the root of the OEM partition. */
@@ -38,11 +35,6 @@ export function oemPartitionFiles(opts: OemOptions): PlacedFile[] {
   ];
   if (opts.config !== undefined)
     files.push({ path: "config.ign", mode: 0o600, contents: opts.config });
-  for (const [name, text] of Object.entries(opts.baseConfigs ?? {})) {
-    if (!/^[A-Za-z0-9._-]+\.ign$/.test(name))
-      throw new InputError(`base config name must end in .ign: ${name}`, { where: "oem" });
-    files.push({ path: `base.d/${name}`, mode: 0o644, contents: text });
-  }
   return files;
 }
 
