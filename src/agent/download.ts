@@ -6,9 +6,10 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
-import { Readable } from "node:stream";
+import type { IncomingMessage } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { SlipwayError } from "../errors.ts";
+import { request } from "../lock/http.ts";
 
 export class DownloadError extends SlipwayError {
   /** Omaha error code to report. */
@@ -62,28 +63,22 @@ export async function download(spec: DownloadSpec): Promise<{ resumedAt: number 
   let resumedAt = 0;
   if (have < spec.size) {
     const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-    let res: Response;
+    let body: IncomingMessage;
     try {
-      res = await fetch(spec.url, {
-        headers,
-        signal: AbortSignal.timeout(spec.timeoutMs ?? 30 * 60_000),
-      });
+      // The timeout is for inactivity: a slow but moving download is fine.
+      body = await request(spec.url, { headers, timeoutMs: spec.timeoutMs ?? 120_000 });
     } catch (err) {
-      throw new DownloadError(
-        `download failed: ${(err as Error).cause ?? (err as Error).message}`,
-        9,
-        spec.url,
-      );
+      throw new DownloadError(`download failed: ${(err as Error).message}`, 9, spec.url);
     }
-    if (res.status === 206 && have > 0) {
+    if (body.statusCode === 206 && have > 0) {
       resumedAt = have;
-    } else if (res.status === 200) {
+    } else if (body.statusCode === 200) {
       have = 0;
     } else {
-      throw new DownloadError(`download answered HTTP ${res.status}`, 9, spec.url);
+      body.resume();
+      throw new DownloadError(`download answered HTTP ${body.statusCode}`, 9, spec.url);
     }
     let done = have;
-    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream);
     body.on("data", (chunk: Buffer) => {
       done += chunk.length;
       spec.onProgress?.(done, spec.size);

@@ -5,6 +5,7 @@
  */
 
 import { SlipwayError } from "../errors.ts";
+import { requestText } from "../lock/http.ts";
 import {
   decodeResponse,
   encodeRequest,
@@ -67,23 +68,23 @@ export class OmahaClient {
       ],
     };
     const where = this.id.server;
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(this.id.server, {
+      res = await requestText(this.id.server, {
         method: "POST",
         headers: { "content-type": "text/xml" },
         body: encodeRequest(req),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (err) {
       throw new OmahaServerError(
-        `update server unreachable: ${(err as Error).cause ?? (err as Error).message}`,
+        `update server unreachable: ${(err as Error).message}`,
         where,
         err,
       );
     }
-    const text = await res.text();
-    if (!res.ok) {
+    const text = res.text;
+    if (res.status !== 200) {
       throw new OmahaServerError(`update server answered HTTP ${res.status}`, where);
     }
     let answer: ResponseApp | undefined;

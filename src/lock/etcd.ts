@@ -5,6 +5,7 @@
  * Only what the reboot semaphore needs: read a key, and compare-and-swap it.
  */
 import { SlipwayError } from "../errors.ts";
+import { requestText } from "./http.ts";
 
 export interface EtcdKv {
   value: string;
@@ -51,20 +52,20 @@ export class EtcdClient {
   private async call(path: string, body: unknown): Promise<Record<string, unknown>> {
     const errors: string[] = [];
     for (const endpoint of this.endpoints) {
-      let res: Response;
+      let res: { status: number; text: string };
       try {
-        res = await fetch(`${endpoint}${path}`, {
+        res = await requestText(`${endpoint}${path}`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
-          signal: AbortSignal.timeout(this.timeoutMs),
+          timeoutMs: this.timeoutMs,
         });
       } catch (err) {
-        errors.push(`${endpoint}: ${(err as Error).cause ?? (err as Error).message}`);
+        errors.push(`${endpoint}: ${(err as Error).message}`);
         continue;
       }
-      const text = await res.text();
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status !== 200) {
         errors.push(`${endpoint}${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
         continue;
       }

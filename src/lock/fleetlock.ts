@@ -4,6 +4,7 @@
  * other answer carries `{"kind","value"}` and means "not now".
  */
 import { SlipwayError } from "../errors.ts";
+import { requestText } from "./http.ts";
 import { validateGroup, validateHolderId } from "./semaphore.ts";
 import type { RebootLock } from "./types.ts";
 
@@ -40,22 +41,22 @@ export class FleetLockClient implements RebootLock {
 
   private async post(op: "pre-reboot" | "steady-state"): Promise<void> {
     const url = `${this.base}/v1/${op}`;
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(url, {
+      res = await requestText(url, {
         method: "POST",
         headers: { "fleet-lock-protocol": "true", "content-type": "application/json" },
         body: JSON.stringify({ client_params: { id: this.id, group: this.group } }),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (err) {
       throw new FleetLockError(
         "unreachable",
-        `FleetLock server unreachable: ${(err as Error).cause ?? (err as Error).message}`,
+        `FleetLock server unreachable: ${(err as Error).message}`,
         url,
       );
     }
-    const text = await res.text();
+    const text = res.text;
     if (res.status === 200) return;
     let kind = `http-${res.status}`;
     let value = text.slice(0, 300);
