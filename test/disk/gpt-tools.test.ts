@@ -4,6 +4,7 @@
  * `cgpt prioritize` and ours agree on hundreds of random tables.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
 import {
   addPartition,
@@ -232,4 +233,73 @@ test("slipway gpt prioritize on the CoreOS layout swaps USR-A and USR-B like cgp
   assert.deepEqual([p(3), p(4)], [1, 2]);
   assert.equal(p(1), 0, "other types are untouched");
   assert.equal(run("sgdisk", ["-v", img]).status, 0);
+});
+
+test("tables written by sgdisk and sfdisk read back exactly as those tools describe them", () => {
+  const img = sparseImage(`${dir}/foreign.img`, 64 << 20);
+  const sg = run("sgdisk", [
+    "-o",
+    "-n",
+    "1:2048:+8M",
+    "-t",
+    "1:EF00",
+    "-c",
+    "1:EFI-SYSTEM",
+    "-n",
+    "3:0:+16M",
+    "-t",
+    "3:5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6",
+    "-c",
+    "3:USR-A",
+    "-A",
+    "3:set:48",
+    "-A",
+    "3:set:56",
+    "-A",
+    "3:set:60",
+    "-n",
+    "9:0:0",
+    "-t",
+    "9:8300",
+    "-c",
+    "9:ROOT",
+    img,
+  ]);
+  assert.equal(sg.status, 0, sg.stderr);
+  const t = readGpt(img);
+  assert.deepEqual(
+    t.partitions.map((p) => [p.number, p.label, p.typeGuid]),
+    [
+      [1, "EFI-SYSTEM", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"],
+      [3, "USR-A", "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6"],
+      [9, "ROOT", "0fc63daf-8483-4772-8e79-3d69d8477de4"],
+    ],
+  );
+  for (const p of t.partitions) {
+    const info = run("sgdisk", ["-i", String(p.number), img]).stdout;
+    assert.match(info, new RegExp(`First sector: ${p.firstLba} `));
+    assert.match(info, new RegExp(`Last sector: ${p.lastLba} `));
+    assert.match(info.toLowerCase(), new RegExp(`partition unique guid: ${p.uniqueGuid}`));
+  }
+  const usrA = t.partitions.find((p) => p.number === 3)!;
+  assert.equal(usrA.attributes, (1n << 48n) | (1n << 56n) | (1n << 60n));
+  assert.deepEqual(getSlotAttributes(usrA.attributes), { priority: 1, tries: 0, successful: 1 });
+
+  // sfdisk's own dump of a table it wrote.
+  const img2 = sparseImage(`${dir}/sfdisk.img`, 64 << 20);
+  const sf = spawnSync("sfdisk", ["--quiet", img2], {
+    input:
+      'label: gpt\nstart=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="ESP"\nsize=8192, name="two"\n',
+    encoding: "utf8",
+  });
+  assert.equal(sf.status, 0, sf.stderr);
+  const t2 = readGpt(img2);
+  assert.deepEqual(
+    t2.partitions.map((p) => [p.number, p.label, p.firstLba, p.lastLba - p.firstLba + 1n]),
+    [
+      [1, "ESP", 2048n, 16384n],
+      [2, "two", 18432n, 8192n],
+    ],
+  );
+  assert.equal(t2.lastUsableLba, BigInt((64 << 20) / 512 - 34));
 });
