@@ -65,7 +65,11 @@ test("grub.cfg lines and the stamp are valid GRUB script", {
 
 test("the dracut glue module is well-formed: shell syntax, units, device names", () => {
   const p = initrdProvisioning();
-  assert.deepEqual(p.dracutModules, ["ignition", "slipway-ignition"]);
+  assert.deepEqual(p.dracutModules, ["systemd-networkd", "ignition", "slipway-ignition"]);
+  assert.ok(p.packages.includes("dracut-network") && p.packages.includes("curl"));
+  const offline = initrdProvisioning({ network: false });
+  assert.deepEqual(offline.dracutModules, ["slipway-ignition-offline", "slipway-ignition"]);
+  assert.deepEqual(offline.packages, ["ignition"]);
   assert.ok(p.packages.includes("ignition") && p.drivers.includes("qemu_fw_cfg"));
   if (has("systemd-escape")) {
     const escaped = spawnSync(
