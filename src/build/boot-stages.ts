@@ -35,6 +35,7 @@ import type { CustomizeOutput } from "./customize.ts";
 import { tool } from "./host-tools.ts";
 import type { RootfsOutput } from "./rootfs.ts";
 import type { Stage, StageResult } from "./stage.ts";
+import { STAGE_VERSIONS } from "./stage-versions.ts";
 
 export const BOOT_TOOLS = {
   chroot: tool("chroot", "coreutils"),
@@ -96,7 +97,7 @@ export interface InitrdOutput {
 export const initrdStage: Stage<InitrdInput, InitrdOutput> = {
   name: "initrd",
   title: "dracut initrd",
-  version: 1,
+  version: STAGE_VERSIONS.initrd,
   tools: [BOOT_TOOLS.chroot, BOOT_TOOLS.mount],
   key: (i) => ({ rootfs: i.rootfs, verity: i.verity, extraModules: i.extraModules }),
   async run(input, ctx) {
@@ -153,7 +154,7 @@ export interface UsrOutput {
 export const usrStage: Stage<UsrInput, UsrOutput> = {
   name: "usr",
   title: "USR image (erofs)",
-  version: 1,
+  version: STAGE_VERSIONS.usr,
   tools: [BOOT_TOOLS.erofs, BOOT_TOOLS.verity],
   key: (i) => ({
     tree: i.tree,
@@ -203,7 +204,7 @@ export interface RootOutput {
 export const rootStage: Stage<RootInput, RootOutput> = {
   name: "root",
   title: "ROOT filesystem (ext4: /etc, /var, /home)",
-  version: 1,
+  version: STAGE_VERSIONS.root,
   tools: [BOOT_TOOLS.ext4],
   key: (i) => ({
     tree: i.tree,
@@ -250,7 +251,7 @@ export function oemEnvironment(env: Record<string, string>): string {
 export const oemStage: Stage<OemInput, OemOutput> = {
   name: "oem",
   title: "OEM filesystem (platform files, environment)",
-  version: 1,
+  version: STAGE_VERSIONS.oem,
   tools: [BOOT_TOOLS.ext4],
   key: (i) => ({
     variant: i.variant,
@@ -306,7 +307,7 @@ export interface EspOutput {
 export const espStage: Stage<EspInput, EspOutput> = {
   name: "esp",
   title: "ESP (GRUB UEFI + BIOS, grub.cfg, grubenv, kernel, initrd)",
-  version: 1,
+  version: STAGE_VERSIONS.esp,
   tools: [
     BOOT_TOOLS.fat,
     BOOT_TOOLS.mtools,
@@ -389,7 +390,7 @@ export interface DiskOutput {
 export const diskStage: Stage<DiskInput, DiskOutput> = {
   name: "disk",
   title: "disk image (GPT, partitions, BIOS boot code)",
-  version: 1,
+  version: STAGE_VERSIONS.disk,
   tools: [],
   key: (i) => ({ plan: planKey(i.plan), esp: i.esp, usr: i.usr, oem: i.oem, root: i.root }),
   async run(input, ctx) {

@@ -5,10 +5,15 @@
 import { existsSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
-import { convertImage, FORMAT_TOOLS, IMAGE_FORMATS, isImageFormat } from "./formats.ts";
+import {
+  convertImage,
+  FORMAT_TOOLS,
+  formatExtension,
+  IMAGE_FORMATS,
+  isImageFormat,
+} from "./formats.ts";
 import { requireTools } from "./host-tools.ts";
 import { type ArtifactRecord, artifactRecord, readMeta } from "./meta.ts";
-import { formatExtension } from "./pipeline.ts";
 
 export interface ConvertOptions {
   workDir: string;

@@ -35,6 +35,7 @@ import {
 } from "./image-files.ts";
 import type { RootfsOutput } from "./rootfs.ts";
 import type { Stage, StageContext, StageResult } from "./stage.ts";
+import { STAGE_VERSIONS } from "./stage-versions.ts";
 import { sysusersConf } from "./sysusers.ts";
 
 export interface ResolvedOverlay {
@@ -73,7 +74,7 @@ const MERGED_USR_LINKS = ["bin", "sbin", "lib", "lib64"];
 export const customizeStage: Stage<CustomizeInput, CustomizeOutput> = {
   name: "customize",
   title: "overlays, units, users, os-release, factory /etc",
-  version: 1,
+  version: STAGE_VERSIONS.customize,
   tools: [TOOLS.cp],
   key: (i) => ({
     rootfs: i.rootfs,

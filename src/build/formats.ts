@@ -55,3 +55,8 @@ export async function convertImage(raw: string, out: string, format: ImageFormat
     });
   }
 }
+
+/** File name extension of a format's output. */
+export function formatExtension(format: ImageFormat): string {
+  return format === "gce" ? "tar.gz" : format;
+}

@@ -4,29 +4,10 @@
  * cache, and publishes the build directory with a rename only when every
  * stage succeeded; then updates builds.json, `latest` and the lockfile.
  */
-import {
-  copyFileSync,
-  existsSync,
-  linkSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type LoadedConfig, loadConfig } from "../config/load.ts";
 import { InputError } from "../errors.ts";
-import {
-  diskPlanFor,
-  diskStage,
-  espStage,
-  initrdStage,
-  layoutSizes,
-  oemStage,
-  rootStage,
-  usrStage,
-} from "./boot-stages.ts";
 import {
   addBuild,
   nextDateVersion,
@@ -35,11 +16,9 @@ import {
   writeBuildsIndex,
 } from "./builds-index.ts";
 import { StageCache } from "./cache.ts";
-import { customizeStage, type ResolvedOverlay } from "./customize.ts";
-import { convertImage, type ImageFormat } from "./formats.ts";
+import type { ResolvedOverlay } from "./customize.ts";
 import { hashJson, hashPath } from "./hash.ts";
 import { type HostTool, requireTools } from "./host-tools.ts";
-import type { ImageIdentity } from "./image-files.ts";
 import {
   lockfileFrom,
   lockPathFor,
@@ -48,16 +27,10 @@ import {
   readLockfile,
   writeLockfile,
 } from "./lockfile.ts";
-import {
-  type ArtifactRecord,
-  artifactRecord,
-  type BuildMeta,
-  diffPackages,
-  readMeta,
-} from "./meta.ts";
+import { type BuildMeta, readMeta } from "./meta.ts";
 import type { ProgressReporter } from "./progress.ts";
-import { BASE_PACKAGES, rootfsStage } from "./rootfs.ts";
-import { type Stage, StageRunner } from "./stage.ts";
+import { BASE_PACKAGES } from "./rootfs.ts";
+import { STAGE_VERSIONS } from "./stage-versions.ts";
 import { acquireWorkDirLock } from "./work-lock.ts";
 
 export interface BuildOptions {
@@ -83,18 +56,6 @@ export interface BuildOutcome {
   meta: BuildMeta | undefined;
 }
 
-/** Every stage, in pipeline order (their tools are checked before anything runs). */
-export const ALL_STAGES: readonly Stage<never, unknown>[] = [
-  rootfsStage,
-  initrdStage,
-  customizeStage,
-  usrStage,
-  rootStage,
-  oemStage,
-  espStage,
-  diskStage,
-] as unknown as Stage<never, unknown>[];
-
 export interface WorkDirs {
   work: string;
   builds: string;
@@ -117,7 +78,7 @@ export function packageRequest(loaded: LoadedConfig): PackageRequest {
   };
 }
 
-interface ResolvedInputs {
+export interface ResolvedInputs {
   request: PackageRequest;
   pins: Record<string, string> | undefined;
   overlays: ResolvedOverlay[];
@@ -158,7 +119,7 @@ export async function resolveInputs(
   // The date version is assigned per build, so it is not an input; a semver value is.
   const versionInput = config.version.scheme === "semver" ? config.version : { scheme: "date" };
   const inputHash = hashJson({
-    stages: ALL_STAGES.map((s) => `${s.name}@${s.version}`),
+    stages: STAGE_VERSIONS,
     config: { ...config, version: versionInput, overlays: undefined, oem: undefined },
     request,
     overlays: overlays.map((o) => ({ target: o.target, hash: o.hash })),
@@ -199,6 +160,8 @@ export async function build(opts: BuildOptions): Promise<BuildOutcome> {
       }
     }
 
+    // The stages (and the boot code behind them) load only when there is work to do.
+    const { ALL_STAGES, runStages } = await import("./run-stages.ts");
     const tools: HostTool[] = ALL_STAGES.flatMap((s) => [...s.tools]);
     requireTools(tools);
 
@@ -286,179 +249,4 @@ function chooseVersion(
     );
   }
   return value;
-}
-
-interface RunContext {
-  loaded: LoadedConfig;
-  inputs: ResolvedInputs;
-  version: string;
-  buildId: string;
-  tmpBuild: string;
-  dirs: WorkDirs;
-  opts: BuildOptions;
-  previous: BuildMeta | undefined;
-  cache: StageCache;
-  timestamp: number;
-  started: number;
-}
-
-async function runStages(rc: RunContext): Promise<BuildMeta> {
-  const { loaded, inputs, version, buildId, tmpBuild, opts } = rc;
-  const { config } = loaded;
-  const buildLog = join(tmpBuild, "build.log");
-  writeFileSync(buildLog, `slipway build ${config.name} ${version} (${buildId})\n`);
-  const runner = new StageRunner({
-    cache: rc.cache,
-    reporter: opts.reporter,
-    buildLog,
-    force: opts.force,
-    failStage: opts.failStage ?? process.env.SLIPWAY_FAIL_STAGE,
-  });
-  const verity = config.flavour === "prod";
-  const seed = buildId;
-  const plan = diskPlanFor(seed, layoutSizes(config.partitions));
-  const identity: ImageIdentity = {
-    name: config.name,
-    prettyName: config.prettyName ?? config.name,
-    version,
-    buildId,
-    flavour: config.flavour,
-    suite: config.debian.suite,
-  };
-
-  const artifacts: Record<string, ArtifactRecord> = {};
-  const pending: Promise<void>[] = [];
-  /** Link (or copy) an artifact into the build dir; its hash runs alongside what follows. */
-  const place = (name: string, src: string, file: string, format?: string) => {
-    const dest = join(tmpBuild, file);
-    linkOrCopy(src, dest);
-    const recorded = artifactRecord(tmpBuild, dest, format).then((rec) => {
-      artifacts[name] = rec;
-    });
-    recorded.catch(() => {}); // awaited below; a failed build must not crash on it
-    pending.push(recorded);
-  };
-  const rootfs = await runner.run(rootfsStage, { request: inputs.request, pins: inputs.pins });
-  const initrd = await runner.run(initrdStage, { rootfs, verity, extraModules: [] });
-  const tree = await runner.run(customizeStage, {
-    rootfs,
-    initrd,
-    identity,
-    overlays: inputs.overlays,
-    units: config.units,
-    flavour: config.flavour,
-    dev: config.dev,
-    update: config.update,
-    signingKey: inputs.signingKey,
-    timestamp: rc.timestamp,
-  });
-  const usr = await runner.run(usrStage, {
-    tree,
-    compression: config.usr.compression,
-    verity,
-    seed,
-    timestamp: rc.timestamp,
-  });
-  place("usr", usr.path(usr.value.image), "usr.img");
-  const root = await runner.run(rootStage, { tree, plan, seed, timestamp: rc.timestamp });
-
-  let cmdline = "";
-  const bootFacts: Record<string, unknown> = { variants: [] as unknown[] };
-  for (const [i, variant] of config.oem.entries()) {
-    const oem = await runner.run(oemStage, {
-      variant,
-      files: inputs.oemFiles[i],
-      name: config.name,
-      plan,
-      seed,
-      timestamp: rc.timestamp,
-    });
-    const esp = await runner.run(espStage, {
-      tree,
-      initrd,
-      usr,
-      plan,
-      seed,
-      kernelArgs: [
-        `ignition.platform.id=${variant.id}`,
-        ...config.kernel.cmdline,
-        ...variant.cmdline,
-      ],
-      variant: variant.id,
-    });
-    const disk = await runner.run(diskStage, { plan, esp, usr, oem, root });
-    const suffix = i === 0 ? "" : `-${variant.id}`;
-    place(`disk${suffix}`, disk.path(disk.value.image), `disk${suffix}.raw`, "raw");
-    if (i === 0) cmdline = esp.value.cmdline;
-    (bootFacts.variants as unknown[]).push({
-      id: variant.id,
-      cmdline: esp.value.cmdline,
-      disk: `disk${suffix}.raw`,
-    });
-    for (const format of config.formats) {
-      const out = join(tmpBuild, `disk${suffix}.${formatExtension(format)}`);
-      await convertImage(join(tmpBuild, `disk${suffix}.raw`), out, format);
-      artifacts[`disk${suffix}-${format}`] = await artifactRecord(tmpBuild, out, format);
-    }
-  }
-  bootFacts.partitions = plan.partitions.map((p) => ({
-    label: p.label,
-    number: p.number,
-    partuuid: p.uniqueGuid,
-    offset: Number(p.offset),
-    size: Number(p.size),
-  }));
-  bootFacts.diskGuid = plan.diskGuid;
-
-  const treeDir = tree.path(tree.value.tree);
-  const kver = initrd.value.kver;
-  place("kernel", join(treeDir, "usr/lib/modules", kver, "vmlinuz"), "vmlinuz");
-  place("initrd", initrd.path(initrd.value.initrd), "initrd.img");
-  place("licences", rootfs.path(rootfs.value.licencesFile), "licences.txt");
-
-  await Promise.all(pending);
-  const packages = rootfs.value.packages;
-  const meta: BuildMeta = {
-    schemaVersion: 1,
-    name: config.name,
-    version,
-    buildId,
-    flavour: config.flavour,
-    inputHash: inputs.inputHash,
-    time: new Date().toISOString(),
-    debian: { suite: config.debian.suite, mirror: config.debian.mirror },
-    kernelVersion: kver,
-    kernelCmdline: cmdline,
-    usr: {
-      filesystem: config.usr.filesystem,
-      compression: config.usr.compression,
-      treeBytes: tree.value.usrBytes,
-      ...(usr.value.verity ? { verityRootHash: usr.value.verity.rootHash } : {}),
-    },
-    artifacts,
-    packages,
-    packageDiff: diffPackages(rc.previous?.packages, packages, rc.previous?.version ?? null),
-    stages: runner.timings,
-    buildSeconds: (Date.now() - rc.started) / 1000,
-    boot: { ...bootFacts, usrDataSize: usr.value.dataSize, verity: usr.value.verity ?? null },
-  };
-  writeFileSync(join(tmpBuild, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
-  return meta;
-}
-
-export function formatExtension(format: ImageFormat): string {
-  return format === "gce" ? "tar.gz" : format;
-}
-
-/**
- * Artifacts share storage with their cache entry (a hard link: no copy of a
- * GiB disk). Entries of build-specific stages are never reused by another
- * build; treat builds/ as read-only (`slipway run` boots a copy-on-write overlay).
- */
-function linkOrCopy(src: string, dest: string): void {
-  try {
-    linkSync(src, dest);
-  } catch {
-    copyFileSync(src, dest);
-  }
 }

@@ -11,6 +11,7 @@ import { TOOLS } from "./host-tools.ts";
 import { type LicenceSummary, writeLicences } from "./licences.ts";
 import type { InstalledPackage, PackageRequest } from "./lockfile.ts";
 import type { Stage } from "./stage.ts";
+import { STAGE_VERSIONS } from "./stage-versions.ts";
 
 /**
  * Packages every slipway image has: init, device manager, kernel, initrd
@@ -62,7 +63,7 @@ export interface RootfsOutput {
 export const rootfsStage: Stage<RootfsInput, RootfsOutput> = {
   name: "rootfs",
   title: "Debian tree with mmdebstrap",
-  version: 1,
+  version: STAGE_VERSIONS.rootfs,
   tools: [TOOLS.mmdebstrap, TOOLS.keyring, TOOLS.dpkgQuery],
   key: (input) => ({ request: input.request, pins: input.pins ?? null, excludes: DPKG_EXCLUDES }),
   async run(input, ctx) {

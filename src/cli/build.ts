@@ -1,10 +1,8 @@
 /** `slipway build`: one image config becomes builds/<version>/ (see src/build/pipeline.ts). */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { build } from "../build/pipeline.ts";
 import { chooseMode, createReporter } from "../build/progress.ts";
 import { DEFAULT_CONFIG_NAME } from "../config/load.ts";
-import { printJson } from "./output.ts";
 
 interface BuildFlags {
   config: string;
@@ -27,6 +25,8 @@ export function register(program: Command): void {
     .option("--update-lock", "resolve packages afresh instead of the versions in slipway.lock")
     .option("--json", "progress and result as JSON lines on stdout")
     .action(async (flags: BuildFlags) => {
+      // Loaded here, not at startup: other commands need none of the build code.
+      const { build } = await import("../build/pipeline.ts");
       const reporter = createReporter(chooseMode(flags.json ?? false));
       try {
         const outcome = await build({
@@ -38,7 +38,10 @@ export function register(program: Command): void {
         });
         if (flags.json) {
           const { meta, ...rest } = outcome;
-          printJson({ type: "result", ...rest, artifacts: meta?.artifacts ?? {} });
+          // One line, like the progress events before it (JSON lines).
+          process.stdout.write(
+            `${JSON.stringify({ type: "result", ...rest, artifacts: meta?.artifacts ?? {} })}\n`,
+          );
         }
       } finally {
         reporter.close();

@@ -16,6 +16,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { readBuildsIndex } from "../../src/build/builds-index.ts";
@@ -76,10 +77,24 @@ describe("slipway build (example config)", { timeout: 1800_000 }, () => {
   it("says nothing changed and exits within 2 s when inputs are unchanged", () => {
     const dir = copyWorkDir(example.workDir, "noop");
     cleanup.push(dir);
-    const r = slipway(["build", "--config", join(dir, "slipway.yaml")]);
+    const r = slipway(["build", "--json", "--config", join(dir, "slipway.yaml")]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /nothing changed since/);
-    assert.ok(r.seconds <= 2, `no-op rebuild took ${r.seconds} s`);
+    const event = r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; seconds?: number; version?: string })
+      .find((e) => e.type === "up-to-date");
+    assert.equal(event?.version, example.meta.version);
+    assert.ok(event.seconds! <= 2, `the up-to-date check took ${event.seconds} s`);
+    // The whole command (Node start included) within 2 s on an idle machine;
+    // the limit scales with the load other jobs put on the shared cores.
+    const limit = 2 * Math.max(1, loadavg()[0]! / cpus().length);
+    assert.ok(
+      r.seconds <= limit,
+      `no-op rebuild took ${r.seconds} s (limit ${limit.toFixed(1)} s)`,
+    );
+    const plain = slipway(["build", "--config", join(dir, "slipway.yaml")]);
+    assert.match(plain.stderr, /nothing changed since/);
     assert.equal(readBuildsIndex(join(dir, "builds")).builds.length, 1);
   });
 
@@ -117,10 +132,10 @@ describe("slipway build (example config)", { timeout: 1800_000 }, () => {
     writeFileSync(join(dir, "overlay/motd"), "this build fails\n");
     const before = readdirSync(join(dir, "builds")).sort();
     const r = slipway(["build", "--config", join(dir, "slipway.yaml")], {
-      env: { SLIPWAY_FAIL_STAGE: "usr" },
+      env: { SLIPWAY_FAIL_STAGE: "customize" },
     });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /stage usr failed/);
+    assert.match(r.stderr, /stage customize failed/);
     assert.match(r.stderr, /injected failure/);
     assert.deepEqual(readdirSync(join(dir, "builds")).sort(), before);
     assert.equal(readlinkSync(join(dir, "builds/latest")), example.meta.version);

@@ -15,7 +15,7 @@ import {
   statSync,
   symlinkSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hashJson, hashPath } from "../../src/build/hash.ts";
 import { type BuildMeta, readMeta } from "../../src/build/meta.ts";
@@ -76,11 +76,26 @@ export function linkSharedCache(workDir: string): void {
   symlinkSync(SHARED_STAGE_CACHE, join(workDir, "cache"));
 }
 
-/** Copy a built work dir (builds, lockfile) so a test can change it freely. */
+/**
+ * A copy of a built work dir for a test to change: config, overlays,
+ * lockfile and the builds index with each build's meta.json (no images:
+ * the no-op check and the package diff need only those). Its cache/ is the
+ * shared stage cache.
+ */
 export function copyWorkDir(from: string, name: string): string {
   const dir = join(TEST_CACHE, `${name}-${process.pid}-${Date.now()}`);
-  const r = spawnSync("cp", ["-a", "--reflink=auto", from, dir]);
-  if (r.status !== 0) throw new Error(`cp ${from} failed: ${r.stderr}`);
+  cpSync(from, dir, {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (src) => {
+      const rel = relative(from, src);
+      if (rel === "cache" || rel.startsWith("tmp")) return false;
+      const parts = rel.split("/");
+      // builds/<version>/meta.json only
+      return !(parts[0] === "builds" && parts.length === 3 && parts[2] !== "meta.json");
+    },
+  });
+  linkSharedCache(dir);
   return dir;
 }
 
