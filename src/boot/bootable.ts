@@ -71,7 +71,7 @@ export async function buildBootableDisk(opts: BootableDiskOptions): Promise<Boot
     tree: opts.tree,
     out: initrd,
     kver: prepared.kver,
-    verity: opts.verity ?? false,
+    verity: opts.verity ? true : "auto",
     extraModules: opts.extraDracutModules,
     timestamp: ts,
   });

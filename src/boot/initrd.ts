@@ -47,8 +47,12 @@ export interface InitrdOptions {
   out: string;
   /** Kernel version; default: the only one under usr/lib/modules. */
   kver?: string;
-  /** Open /usr through dm-verity (needs systemd-cryptsetup in the image). */
-  verity?: boolean;
+  /**
+   * dm-verity support for /usr: true requires it (needs systemd-cryptsetup in
+   * the image), "auto" (default) includes it when the image has it. It only
+   * acts when the command line carries usrhash=.
+   */
+  verity?: boolean | "auto";
   /** More dracut modules, e.g. ["ignition"]. */
   extraModules?: string[];
   extraDrivers?: string[];
@@ -85,8 +89,10 @@ export async function buildInitrd(opts: InitrdOptions): Promise<InitrdResult> {
   const kver = await kernelVersionOf(opts.tree, opts.kver);
   const modules = [...BASE_DRACUT_MODULES];
   const drivers = [...BASE_DRIVERS, ...(opts.extraDrivers ?? [])];
-  if (opts.verity) {
-    if (!existsSync(join(opts.tree, "usr/lib/systemd/systemd-veritysetup"))) {
+  const hasVerity = existsSync(join(opts.tree, "usr/lib/systemd/systemd-veritysetup"));
+  const verity = opts.verity ?? "auto";
+  if (verity === true || (verity === "auto" && hasVerity)) {
+    if (!hasVerity) {
       throw new InputError(
         "dm-verity needs systemd-veritysetup in the image: add the systemd-cryptsetup package",
         {

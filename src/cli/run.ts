@@ -1,5 +1,5 @@
 /** `slipway run`: boot a build's disk image (or any disk image) in QEMU. */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
@@ -29,7 +29,8 @@ export function resolveDisk(
     target === undefined ? [join(buildsDir, "latest")] : [target, join(buildsDir, target)];
   for (const c of candidates) {
     if (!existsSync(c)) continue;
-    if (statSync(c).isFile()) return resolve(c);
+    // Real paths, so the user sees which version `latest` was.
+    if (statSync(c).isFile()) return realpathSync(c);
     const metaFile = join(c, "meta.json");
     if (!existsSync(metaFile))
       throw new InputError("build directory has no meta.json", { where: c });
@@ -43,7 +44,7 @@ export function resolveDisk(
         where: metaFile,
       });
     }
-    return resolve(c, a.path);
+    return realpathSync(resolve(c, a.path));
   }
   throw new InputError(
     target === undefined

@@ -16,6 +16,7 @@ import {
 } from "../../src/boot/image-slots.ts";
 import { setPrimary } from "../../src/boot/slots.ts";
 import { runTool } from "../../src/boot/tool.ts";
+import { verifyUsrImage } from "../../src/boot/usr-image.ts";
 import { getSlotAttributes, readGpt } from "../../src/disk/gpt.ts";
 import { type Firmware, startQemu } from "../../src/vm/qemu.ts";
 import { type BootFixture, bootFixture, parseReport, REPORT_END, TEST_CACHE } from "./fixture.ts";
@@ -98,15 +99,19 @@ test("UEFI: boots USR-A to multi-user, ROOT grows into a 3 GiB disk", { skip }, 
   );
 });
 
-test("BIOS: an update written to USR-B boots B once (tries 1 → 0)", { skip }, async () => {
+test("BIOS: an update written to USR-B (with dm-verity) boots B once (tries 1 → 0)", {
+  skip,
+}, async () => {
   const disk = `${scratch}.img`;
   await runTool("cp", ["--sparse=always", fx.disk, disk]);
+  await verifyUsrImage(fx.usrB, fx.usrBVerity);
   await installSlotIntoDisk({
     disk,
     slot: "B",
     usrImage: fx.usrB,
     kernel: fx.kernel,
     initrd: fx.initrd,
+    verity: fx.usrBVerity,
   });
   await writeBootStateToDisk(
     disk,
@@ -116,7 +121,7 @@ test("BIOS: an update written to USR-B boots B once (tries 1 → 0)", { skip }, 
   assert.deepEqual(attrs, { priority: 2, tries: 1, successful: 0 });
 
   const { report } = await boot("bios-b", disk, "bios", { snapshot: false });
-  assertHealthy(report, "b", "/dev/vda4");
+  assertHealthy(report, "b", "/dev/mapper/usr");
   // GRUB used up the try before booting; nothing marked B good.
   const state = await readBootStateFromDisk(disk);
   assert.deepEqual(state.B, { priority: 2, tries: 0, successful: 0 });
@@ -130,7 +135,7 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
     disk,
     setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
   );
-  // Wipe B's erofs superblock region: mounting /usr fails in the initrd.
+  // Wipe B's first 4 MiB (erofs superblock): dm-verity or the mount fails in the initrd.
   const b = readGpt(disk).partitions.find((p) => p.number === 4)!;
   await runTool("dd", [
     "if=/dev/zero",

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildBootableDisk } from "../../src/boot/bootable.ts";
-import { unmountUnder } from "../../src/boot/initrd.ts";
+import { unmountUnder, withChrootMounts } from "../../src/boot/initrd.ts";
 import { runTool } from "../../src/boot/tool.ts";
 import { buildUsrImage } from "../../src/boot/usr-image.ts";
 import { makeGuid } from "../../src/disk/layout.ts";
@@ -22,14 +22,15 @@ export const TEST_CACHE = process.env.SLIPWAY_TEST_CACHE ?? "/var/tmp/slipway-te
 const DEV_ROOTFS = "/var/tmp/slipway-dev/rootfs-base";
 const FIXTURE_VERSION = "1";
 const PACKAGES =
-  "systemd,systemd-sysv,systemd-repart,udev,dbus,linux-image-amd64,dracut,dracut-core,erofs-utils,kmod,e2fsprogs,zstd";
+  "systemd,systemd-sysv,systemd-repart,systemd-cryptsetup,udev,dbus,linux-image-amd64,dracut,dracut-core,erofs-utils,kmod,e2fsprogs,zstd";
 
 export interface BootFixture {
   dir: string;
   /** The disk: USR-A installed, B empty, initial boot state. */
   disk: string;
-  /** A second /usr image whose /usr/lib/slipway-test/usr-id says B. */
+  /** A second /usr image whose /usr/lib/slipway-test/usr-id says B, with a dm-verity hash tree. */
   usrB: string;
+  usrBVerity: { rootHash: string; hashOffset: number };
   kernel: string;
   initrd: string;
   /** Seconds the cold build took (0 when cached). */
@@ -110,6 +111,9 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
     dir,
     disk: join(dir, "disk.img"),
     usrB: join(dir, "usr-b.img"),
+    usrBVerity: existsSync(join(dir, "usr-b.json"))
+      ? (JSON.parse(readFileSync(join(dir, "usr-b.json"), "utf8")) as BootFixture["usrBVerity"])
+      : { rootHash: "", hashOffset: 0 },
     kernel: join(dir, "vmlinuz"),
     initrd: join(dir, "initrd.img"),
     buildSeconds,
@@ -140,6 +144,7 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
           "http://deb.debian.org/debian",
         ]);
       }
+      await ensureVeritysetup(tree, log);
       await instrument(tree, "A");
       const disk = await buildBootableDisk({
         tree,
@@ -151,13 +156,15 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
         log,
       });
       await writeFile(join(tree, "usr/lib/slipway-test/usr-id"), "B\n");
-      await buildUsrImage({
+      const b = await buildUsrImage({
         tree,
         out: join(work, "usr-b.img"),
         compression: "uncompressed",
         uuid: makeGuid(`test-${key}`, "usr-b"),
         timestamp: 0,
+        verity: { salt: "42".repeat(32), uuid: makeGuid(`test-${key}`, "usr-b-verity") },
       });
+      await writeFile(join(work, "usr-b.json"), JSON.stringify(b.verity));
       await runTool("cp", [disk.kernel, join(work, "vmlinuz")]);
       await runTool("cp", [disk.initrd, join(work, "initrd.img")]);
       await removeTree(tree);
@@ -178,6 +185,33 @@ async function build(log: (l: string) => void): Promise<BootFixture> {
       throw e;
     }
   });
+}
+
+/**
+ * dm-verity in the initrd needs systemd-veritysetup (package
+ * systemd-cryptsetup); the dev rootfs lacks it, so add it from Debian.
+ */
+async function ensureVeritysetup(tree: string, log: (l: string) => void): Promise<void> {
+  if (existsSync(join(tree, "usr/lib/systemd/systemd-veritysetup"))) return;
+  log("adding systemd-cryptsetup to the tree (apt-get in chroot)");
+  await runTool("cp", ["/etc/resolv.conf", join(tree, "etc/resolv.conf")]);
+  try {
+    await withChrootMounts(tree, async () => {
+      const env = { DEBIAN_FRONTEND: "noninteractive" };
+      await runTool("chroot", [tree, "apt-get", "update", "-q"], { env });
+      await runTool(
+        "chroot",
+        [tree, "apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-cryptsetup"],
+        {
+          env,
+        },
+      );
+      await runTool("chroot", [tree, "apt-get", "clean"]);
+    });
+  } finally {
+    await rm(join(tree, "etc/resolv.conf"), { force: true });
+    await runTool("sh", ["-c", `rm -rf ${join(tree, "var/lib/apt/lists")}/*`]);
+  }
 }
 
 /** Delete a tree that may still carry bind mounts from a killed run. */
