@@ -163,7 +163,7 @@ async function addPlanBlobs(
 export async function createPayload(opts: CreateOptions): Promise<CreateResult> {
   if (opts.keys.length === 0) throw new InputError("at least one signing key is needed");
   const keys = opts.keys.map(loadPrivateKey);
-  const chunkSize = opts.chunkSize ?? MiB;
+  const chunkSize = opts.chunkSize ?? 4 * MiB;
   const say = opts.onProgress ?? (() => {});
   const dst = readInput(opts.target, "target image");
   if (dst.length === 0) throw new InputError("target image is empty", { where: opts.target });

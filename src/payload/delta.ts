@@ -12,6 +12,8 @@ import { createHash } from "node:crypto";
 import type { Op } from "./format.ts";
 
 export const BLOCK = 4096;
+/** Granularity of difference references inside a changed block. */
+const SUB = 128;
 
 export interface DeltaPlan {
   ops: Op[];
@@ -28,77 +30,79 @@ function equalBytes(a: Buffer, b: Buffer): number {
   return same;
 }
 
-const WINDOW = 16;
-/** B^WINDOW mod 2^32 for removing the byte that leaves the rolling window. */
-const BASE = 0x01000193;
-let basePow = 1;
-for (let i = 0; i < WINDOW; i++) basePow = Math.imul(basePow, BASE);
-const OUT_FACTOR = basePow;
+/** A 32-bit word view of a buffer (copied only when it is not 4-byte aligned). */
+function words(buf: Buffer): Int32Array {
+  const b = buf.byteOffset % 4 === 0 ? buf : Buffer.from(buf);
+  return new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+}
 
-/** Polynomial hash of buf[at, at+16), the same value the rolling scan produces. */
-function windowHash(buf: Buffer, at: number): number {
-  let h = 0;
-  for (let i = 0; i < WINDOW; i++) h = (Math.imul(h, BASE) + buf[at + i]!) | 0;
-  return h >>> 0;
+/** Hash of the 16 bytes (four words) starting at word index i. */
+function windowHash(w: Int32Array, i: number): number {
+  let h = Math.imul(w[i]! ^ Math.imul(w[i + 1]!, 0x9e3779b1), 0x85ebca6b);
+  h ^= Math.imul(w[i + 2]! ^ Math.imul(w[i + 3]!, 0xc2b2ae35), 0x27d4eb2f);
+  return (h ^ (h >>> 15)) | 0;
 }
 
 /**
  * For blocks that matched nowhere and have no good neighbour-derived
  * candidate, vote for source offsets sharing 16-byte windows with them:
- * windows sampled every 64 bytes of each block, looked up while a rolling
- * hash runs once over the whole source (a bit filter keeps lookups rare).
+ * windows sampled every 64 bytes of each block, looked up at every 4-byte
+ * aligned source offset (erofs metadata is 4-byte aligned), a bit filter
+ * keeping the lookups rare.
  */
 function anchorCandidates(src: Buffer, dst: Buffer, blocks: number[]): Map<number, number[]> {
   const out = new Map<number, number[]>();
-  if (blocks.length === 0 || src.length < WINDOW) return out;
+  if (blocks.length === 0 || src.length < 16) return out;
+  const sw = words(src);
+  const dw = words(dst);
   const STEP = 64;
   const FILTER_BITS = 26;
   const filter = new Uint8Array(1 << (FILTER_BITS - 3));
-  const want = new Map<number, number[]>(); // window hash -> target offsets
+  // window hash -> target offsets, and how often the source had it: a window
+  // found all over the source (padding, common headers) says nothing; stop counting it.
+  const want = new Map<number, { at: number[]; seen: number }>();
+  const POPULAR = 32;
   for (const b of blocks) {
     const base = b * BLOCK;
-    for (let o = 0; o + WINDOW <= BLOCK; o += STEP) {
-      let dull = true;
-      for (let i = 1; i < WINDOW; i++) if (dst[base + o + i] !== dst[base + o]) dull = false;
-      if (dull) continue;
-      const h = windowHash(dst, base + o);
-      const list = want.get(h);
-      if (list) {
-        if (list.length < 8) list.push(base + o);
-      } else want.set(h, [base + o]);
+    for (let o = 0; o + 16 <= BLOCK; o += STEP) {
+      const i = (base + o) >> 2;
+      if (dw[i] === dw[i + 1] && dw[i] === dw[i + 2] && dw[i] === dw[i + 3]) continue;
+      const h = windowHash(dw, i);
+      const entry = want.get(h);
+      if (entry) {
+        if (entry.at.length < 8) entry.at.push(base + o);
+      } else want.set(h, { at: [base + o], seen: 0 });
       const f = h >>> (32 - FILTER_BITS);
       filter[f >>> 3]! |= 1 << (f & 7);
     }
   }
   const votes = new Map<number, Map<number, number>>();
-  let h = windowHash(src, 0);
-  for (let p = 0; ; p++) {
+  const last = sw.length - 4;
+  for (let i = 0; i <= last; i++) {
+    const h = windowHash(sw, i);
     const f = h >>> (32 - FILTER_BITS);
-    if ((filter[f >>> 3]! >>> (f & 7)) & 1) {
-      const hits = want.get(h >>> 0);
-      if (hits) {
-        for (const d of hits) {
-          const b = Math.floor(d / BLOCK);
-          const start = p - (d - b * BLOCK);
-          if (start < 0 || start + BLOCK > src.length) continue;
-          let m = votes.get(b);
-          if (!m) {
-            m = new Map();
-            votes.set(b, m);
-          }
-          m.set(start, (m.get(start) ?? 0) + 1);
-        }
+    if (((filter[f >>> 3]! >>> (f & 7)) & 1) === 0) continue;
+    const entry = want.get(h);
+    if (!entry || ++entry.seen > POPULAR) continue;
+    const p = i << 2;
+    for (const d of entry.at) {
+      const b = Math.floor(d / BLOCK);
+      const start = p - (d - b * BLOCK);
+      if (start < 0 || start + BLOCK > src.length) continue;
+      let m = votes.get(b);
+      if (!m) {
+        m = new Map();
+        votes.set(b, m);
       }
+      m.set(start, (m.get(start) ?? 0) + 1);
     }
-    if (p + WINDOW >= src.length) break;
-    h = (Math.imul(h, BASE) + src[p + WINDOW]! - Math.imul(src[p]!, OUT_FACTOR)) >>> 0;
   }
   for (const [b, m] of votes)
     out.set(
       b,
       [...m.entries()]
         .sort((x, y) => y[1] - x[1])
-        .slice(0, 3)
+        .slice(0, 12)
         .map(([s]) => s),
     );
   return out;
@@ -129,26 +133,24 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
     if (match[i]! >= 0) shift = match[i]! - i * BLOCK;
     after[i] = shift;
   }
-  // Best guess from the neighbours first; only poor guesses pay for the anchor scan.
-  const guess = new Array<number>(n).fill(-1);
-  const guessSame = new Array<number>(n).fill(-1);
-  const consider = (i: number, cand: number) => {
-    const at = i * BLOCK;
-    if (cand < 0 || cand + BLOCK > src.length) return;
-    const same = equalBytes(dst.subarray(at, at + BLOCK), src.subarray(cand, cand + BLOCK));
-    if (same > guessSame[i]!) {
-      guessSame[i] = same;
-      guess[i] = cand;
-    }
-  };
+  // Candidate source offsets per unmatched block: the neighbours' shifts,
+  // the same address, and (for blocks those do not explain) anchor votes.
+  const cands = new Map<number, number[]>();
   const poor: number[] = [];
   for (let i = 0; i < n; i++) {
     if (match[i]! >= 0 || (i + 1) * BLOCK > dst.length) continue;
-    for (const cand of [i * BLOCK + before[i]!, i * BLOCK + after[i]!, i * BLOCK])
-      consider(i, cand);
-    if (guessSame[i]! < BLOCK * 0.9) poor.push(i);
+    const at = i * BLOCK;
+    const list = [...new Set([at + before[i]!, at + after[i]!, at])].filter(
+      (c) => c >= 0 && c + BLOCK <= src.length,
+    );
+    cands.set(i, list);
+    const best = Math.max(
+      0,
+      ...list.map((c) => equalBytes(dst.subarray(at, at + BLOCK), src.subarray(c, c + BLOCK))),
+    );
+    if (best < BLOCK * 0.9) poor.push(i);
   }
-  for (const [i, cands] of anchorCandidates(src, dst, poor)) for (const c of cands) consider(i, c);
+  for (const [i, extra] of anchorCandidates(src, dst, poor)) cands.get(i)!.push(...extra);
 
   const ops: Op[] = [];
   const parts: Buffer[] = [];
@@ -184,18 +186,32 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
       stats.copied += BLOCK;
       continue;
     }
-    const best = guess[i]!;
-    // A difference pays off when most bytes agree; otherwise it only adds noise.
-    if (best >= 0 && guessSame[i]! >= BLOCK / 2) {
-      const d = Buffer.allocUnsafe(BLOCK);
-      for (let j = 0; j < BLOCK; j++) d[j] = (blk[j]! - src[best + j]!) & 255;
-      parts.push(d);
-      push(["D", best, BLOCK]);
-      stats.diffed += BLOCK;
-    } else {
-      parts.push(blk);
-      push(["L", blk.length]);
-      stats.literal += blk.length;
+    // Each quarter block takes its own best reference: an insertion inside
+    // a metadata block leaves its two halves aligned to different places.
+    for (let sub = 0; sub < blk.length; sub += SUB) {
+      const len = Math.min(SUB, blk.length - sub);
+      const piece = blk.subarray(sub, sub + len);
+      let best = -1;
+      let bestSame = -1;
+      for (const c of cands.get(i) ?? []) {
+        const same = equalBytes(piece, src.subarray(c + sub, c + sub + len));
+        if (same > bestSame) {
+          bestSame = same;
+          best = c + sub;
+        }
+      }
+      // A difference pays off when most bytes agree; otherwise it only adds noise.
+      if (best >= 0 && bestSame >= len / 2) {
+        const d = Buffer.allocUnsafe(len);
+        for (let j = 0; j < len; j++) d[j] = (piece[j]! - src[best + j]!) & 255;
+        parts.push(d);
+        push(["D", best, len]);
+        stats.diffed += len;
+      } else {
+        parts.push(piece);
+        push(["L", len]);
+        stats.literal += len;
+      }
     }
   }
   return { ops, stream: Buffer.concat(parts), stats };

@@ -23,7 +23,7 @@ before(async () => {
   // A small image: text and noise in 4 KiB blocks; the new one moves and edits some.
   const old = Buffer.concat([bytes(2, 40_000), bytes(3, 30_000), bytes(4, 50_000)]);
   const neu = Buffer.concat([bytes(4, 50_000), bytes(6, 9000), bytes(2, 40_000), bytes(3, 30_000)]);
-  neu[1234] ^= 0x20;
+  neu[1234]! ^= 0x20;
   source = join(dir, "old.img");
   writeFileSync(source, old);
   writeFileSync(join(dir, "new.img"), neu);

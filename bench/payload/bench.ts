@@ -1,0 +1,275 @@
+/**
+ * Payload benchmark: bytes a client downloads and apply speed.
+ *
+ * On two USR image pairs — "+pkg" (base → base + chrony) and "1 file" (one
+ * config line changed), each as uncompressed and lz4hc erofs — compare our
+ * delta plan with `zstd -19 --long=31 --patch-from`, `xdelta3 -9 -S djw`,
+ * `bsdiff` and our full plan; and time apply against `dd` of the same bytes
+ * to the same target (both synced), with the apply's peak RSS.
+ *
+ *   node bench/payload/bench.ts            real images from /var/tmp/slipway-dev
+ *                                          (built once into /var/tmp/payload-bench),
+ *                                          table on stdout + bench/payload/results.md
+ *   node bench/payload/bench.ts --smoke    small generated images, fast (CI)
+ *   --pairs plus,1file --variants plain,lz4hc --no-peers   to narrow a run
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { formatTable } from "../../src/cli/output.ts";
+import { createPayload, generateKeyPair } from "../../src/payload/index.ts";
+import { makeFixture } from "../../test/payload/fixture.ts";
+
+const args = process.argv.slice(2);
+const smoke = args.includes("--smoke");
+const opt = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const peersOn = !args.includes("--no-peers");
+const DEV = "/var/tmp/slipway-dev";
+const WORK = smoke
+  ? join(tmpdir(), `slipway-payload-bench-${process.pid}`)
+  : "/var/tmp/payload-bench";
+mkdirSync(WORK, { recursive: true });
+const UUID = "6c7ee1b8-4a44-4e2b-9d9c-3b1f5a5f0001";
+
+const mb = (n: number) => (n / 1e6).toFixed(2);
+const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(a / b < 0.001 ? 4 : 2)}%`;
+const size = (p: string) => statSync(p).size;
+const timed = <T>(f: () => T): [T, number] => {
+  const t = performance.now();
+  const r = f();
+  return [r, (performance.now() - t) / 1000];
+};
+
+/** trixie's own mkfs.erofs 1.8 (the target's), run through its loader: no chroot needed. */
+function mkfsTrixie(tree: string, out: string, lz4hc: boolean): void {
+  const root = `${DEV}/rootfs-base`;
+  execFileSync(
+    `${root}/usr/lib64/ld-linux-x86-64.so.2`,
+    [
+      "--library-path",
+      `${root}/usr/lib/x86_64-linux-gnu`,
+      `${root}/usr/bin/mkfs.erofs`,
+      ...(lz4hc ? ["-zlz4hc"] : []),
+      "-U",
+      UUID,
+      "-T",
+      "0",
+      "--all-root",
+      out,
+      tree,
+    ],
+    { stdio: "ignore" },
+  );
+}
+
+interface Pair {
+  name: string;
+  variant: string;
+  from: string;
+  to: string;
+}
+
+function realPairs(): Pair[] {
+  if (!existsSync(`${DEV}/done`)) throw new Error(`${DEV} is missing: run with --smoke`);
+  const edited = join(WORK, "usr-1file");
+  if (!existsSync(edited)) {
+    cpSync(`${DEV}/rootfs-base/usr`, edited, { recursive: true, verbatimSymlinks: true });
+    const f = join(edited, "lib/os-release");
+    const text = readFileSync(f, "utf8").replace(
+      /^PRETTY_NAME=.*$/m,
+      'PRETTY_NAME="Debian GNU/Linux 13 (trixie) slipway 2"',
+    );
+    rmSync(f);
+    writeFileSync(f, text);
+  }
+  const trees: Record<string, string> = {
+    base: `${DEV}/rootfs-base/usr`,
+    chrony: `${DEV}/rootfs-chrony/usr`,
+    "1file": edited,
+  };
+  const variants = (opt("--variants") ?? "plain,lz4hc").split(",");
+  const names = (opt("--pairs") ?? "plus,1file").split(",");
+  const img = (tree: string, v: string) => {
+    const out = join(WORK, `${tree}${v === "lz4hc" ? "-lz4hc" : ""}.erofs`);
+    if (!existsSync(out)) mkfsTrixie(trees[tree]!, out, v === "lz4hc");
+    return out;
+  };
+  const pairs: Pair[] = [];
+  for (const v of variants)
+    for (const n of names)
+      pairs.push({
+        name: n === "plus" ? "+pkg (chrony)" : "1 file",
+        variant: v,
+        from: img("base", v),
+        to: img(n === "plus" ? "chrony" : "1file", v),
+      });
+  return pairs;
+}
+
+function smokePairs(): Pair[] {
+  const fx = makeFixture(60);
+  return [
+    { name: "+files", variant: "plain", from: fx.base, to: fx.added },
+    { name: "1 file", variant: "plain", from: fx.base, to: fx.edited },
+  ];
+}
+
+/** Peer tools; results cached by input sizes (zstd -19 and bsdiff take minutes on real images). */
+function peer(tool: string, pair: Pair): { bytes: number; seconds: number } | undefined {
+  const cacheFile = join(WORK, "peers.json");
+  const cache: Record<string, { bytes: number; seconds: number }> = existsSync(cacheFile)
+    ? JSON.parse(readFileSync(cacheFile, "utf8"))
+    : {};
+  const key = `${tool} ${pair.from}:${size(pair.from)} ${pair.to}:${size(pair.to)}`;
+  if (!smoke && cache[key]) return cache[key];
+  const out = join(WORK, "peer.out");
+  const cmd: Record<string, string[]> = {
+    "zstd -19 --long=31 --patch-from": [
+      "zstd",
+      "-q",
+      "-f",
+      "-19",
+      "--long=31",
+      `--patch-from=${pair.from}`,
+      pair.to,
+      "-o",
+      out,
+    ],
+    "xdelta3 -9 -S djw": ["xdelta3", "-f", "-9", "-S", "djw", "-s", pair.from, pair.to, out],
+    bsdiff: ["bsdiff", pair.from, pair.to, out],
+  };
+  const [argv0, ...rest] = cmd[tool]!;
+  const [r, seconds] = timed(() => spawnSync(argv0!, rest, { stdio: "ignore" }));
+  if (r.status !== 0) return undefined;
+  const res = { bytes: size(out), seconds };
+  rmSync(out, { force: true });
+  cache[key] = res;
+  if (!smoke) writeFileSync(cacheFile, JSON.stringify(cache, null, 1));
+  return res;
+}
+
+/** Time an apply in a child process, for its peak RSS (VmHWM) and a clean heap. */
+function applyChild(payload: string, target: string, source: string | undefined, pub: string) {
+  const index = new URL("../../src/payload/index.ts", import.meta.url).pathname;
+  const script = `import { applyPayload } from ${JSON.stringify(index)};
+import { readFileSync } from "node:fs";
+const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]) * 1024;
+const before = hwm();
+const t = performance.now();
+const r = await applyPayload({ payload: ${JSON.stringify(payload)}, target: ${JSON.stringify(target)}, ${source ? `source: ${JSON.stringify(source)},` : ""} trustedKeys: [${JSON.stringify(pub)}] });
+console.log(JSON.stringify({ seconds: (performance.now() - t) / 1000, before, peak: hwm(), plan: r.plan, read: r.payloadBytesRead }));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+  });
+  return JSON.parse(out.trim().split("\n").pop()!) as {
+    seconds: number;
+    before: number;
+    peak: number;
+    plan: string;
+    read: number;
+  };
+}
+
+function ddSeconds(image: string, target: string): number {
+  rmSync(target, { force: true });
+  const [, s] = timed(() =>
+    execFileSync("dd", [`if=${image}`, `of=${target}`, "bs=1M", "conv=fsync"], { stdio: "ignore" }),
+  );
+  return s;
+}
+
+const pairs = smoke ? smokePairs() : realPairs();
+const keys = generateKeyPair();
+const pubFile = join(WORK, "bench.pub");
+writeFileSync(pubFile, keys.publicPem);
+const sizeRows: (string | number)[][] = [];
+const speedRows: (string | number)[][] = [];
+const peerTools = ["zstd -19 --long=31 --patch-from", "xdelta3 -9 -S djw", "bsdiff"];
+
+for (const pair of pairs) {
+  const label = `${pair.name}, ${pair.variant}`;
+  process.stderr.write(`== ${label}\n`);
+  const payload = join(WORK, "bench.slp");
+  const [created, createSeconds] = await (async () => {
+    const t = performance.now();
+    const r = await createPayload({
+      target: pair.to,
+      sources: [{ path: pair.from }],
+      keys: [keys.privatePem],
+      output: payload,
+      version: "bench",
+    });
+    return [r, (performance.now() - t) / 1000] as const;
+  })();
+  const full = created.plans.find((p) => p.id === "full")!;
+  const delta = created.plans.find((p) => p.source)!;
+  const peers = peersOn ? peerTools.map((t) => [t, peer(t, pair)] as const) : [];
+  const bestPeer = Math.min(...peers.map(([, r]) => r?.bytes ?? Number.POSITIVE_INFINITY));
+  sizeRows.push([
+    label,
+    delta.downloadBytes,
+    ...peers.map(([, r]) => r?.bytes ?? "-"),
+    full.downloadBytes,
+    Number.isFinite(bestPeer) ? (delta.downloadBytes / bestPeer).toFixed(2) : "-",
+    pct(delta.downloadBytes, full.downloadBytes),
+    createSeconds.toFixed(1),
+  ]);
+
+  const target = join(WORK, "target.img");
+  const dd = ddSeconds(pair.to, target);
+  const bytes = size(pair.to);
+  for (const [plan, source] of [
+    ["delta", pair.from],
+    ["full", undefined],
+  ] as const) {
+    rmSync(target, { force: true });
+    const r = applyChild(payload, target, source, pubFile);
+    speedRows.push([
+      label,
+      plan,
+      mb(bytes / r.seconds),
+      mb(bytes / dd),
+      (dd / r.seconds).toFixed(2),
+      mb(r.peak - r.before),
+    ]);
+  }
+  rmSync(target, { force: true });
+  rmSync(payload, { force: true });
+}
+
+const sizeTable = formatTable(
+  [
+    "pair",
+    "slipway delta",
+    ...(peersOn ? peerTools : []),
+    "slipway full",
+    "delta/best peer",
+    "delta/full",
+    "create s",
+  ],
+  sizeRows,
+  new Set([1, 2, 3, 4, 5, 6, 7, 8]),
+);
+const speedTable = formatTable(
+  ["pair", "plan", "apply MB/s", "dd MB/s", "apply/dd", "RSS growth MB"],
+  speedRows,
+  new Set([2, 3, 4, 5]),
+);
+const text = `Bytes a client downloads (payload: header + manifest + the plan's blobs; peers: the patch file)\n\n${sizeTable}\n\nApply (child process, target file synced, whole target read back and hashed) vs dd bs=1M conv=fsync of the same image\n\n${speedTable}\n`;
+process.stdout.write(text);
+if (!smoke) {
+  const md = `# Payload benchmark results\n\nGenerated by \`node bench/payload/bench.ts\` on ${new Date().toISOString().slice(0, 10)} (2 cores, shared). Images: erofs of the dev cache's trixie /usr (mkfs.erofs 1.8.6, -T 0, fixed -U); "+pkg" adds chrony (34 packages), "1 file" edits one line of /usr/lib/os-release.\n\n\`\`\`\n${text}\`\`\`\n`;
+  writeFileSync(new URL("./results.md", import.meta.url), md);
+} else rmSync(WORK, { recursive: true, force: true });
