@@ -5,7 +5,7 @@
  * itself. Three QEMU runs, one of them with an extra (failing) attempt.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -81,6 +81,46 @@ function assertHealthy(
   assert.match(r.usrMount[2] ?? "", /(^|,)ro(,|$)/);
   assert.deepEqual(r.rootMount, ["/dev/vda9", "ext4"]);
 }
+
+test("the disk passes sgdisk -v, e2fsck -fn, fsck.erofs; slot attributes and MBR are set", {
+  skip,
+}, async () => {
+  assert.match(await runTool("sgdisk", ["-v", fx.disk]), /No problems found/);
+  const table = readGpt(fx.disk);
+  const part = (n: number) => table.partitions.find((p) => p.number === n)!;
+  for (const n of [6, 9]) {
+    await runTool("e2fsck", ["-fn", `${fx.disk}?offset=${part(n).firstLba * 512n}`]);
+  }
+  const usrA = `${scratch}-usr-a.img`;
+  try {
+    const a = part(3);
+    await runTool("dd", [
+      `if=${fx.disk}`,
+      `of=${usrA}`,
+      "bs=1M",
+      `skip=${a.firstLba / 2048n}`,
+      `count=${(a.lastLba - a.firstLba + 1n) / 2048n}`,
+      "conv=sparse",
+      "status=none",
+    ]);
+    await runTool("fsck.erofs", [usrA]);
+  } finally {
+    await rm(usrA, { force: true });
+  }
+  assert.deepEqual(getSlotAttributes(part(3).attributes), { priority: 1, tries: 0, successful: 1 });
+  assert.deepEqual(getSlotAttributes(part(4).attributes), { priority: 0, tries: 0, successful: 0 });
+  const mbr = Buffer.alloc(512);
+  const fd = openSync(fx.disk, "r");
+  readSync(fd, mbr, 0, 512, 0);
+  closeSync(fd);
+  const bootImg = readFileSync("/usr/lib/grub/i386-pc/boot.img");
+  assert.deepEqual(mbr.subarray(0, 0x5c), bootImg.subarray(0, 0x5c), "boot.img code in the MBR");
+  assert.equal(
+    mbr.readBigUInt64LE(0x5c),
+    part(2).firstLba,
+    "boot.img points at core.img in BIOS-BOOT",
+  );
+});
 
 test("UEFI: boots USR-A to multi-user, ROOT grows into a 3 GiB disk", { skip }, async () => {
   const { report, lines } = await boot("uefi-a", fx.disk, "uefi", {

@@ -83,6 +83,29 @@ test("verity slot args open /usr through /dev/mapper/usr", () => {
   );
 });
 
+test("prelude lines and argument variables (first-boot stamp) are wired in", () => {
+  const cfg = generateGrubConfig({
+    ...opts,
+    prelude: [
+      'set slipway_firstboot_args=""',
+      "if [ -f /slipway/firstboot.cfg ]; then source /slipway/firstboot.cfg; fi",
+    ],
+    argVariables: [`\${slipway_firstboot_args}`],
+  });
+  assert.ok(cfg.indexOf("source /slipway/firstboot.cfg") < cfg.indexOf("load_env"));
+  const linux = cfg.split("\n").filter((l) => l.includes("linux /slipway/"));
+  assert.equal(linux.length, 2);
+  for (const l of linux) assert.ok(l.includes(` \${slipway_firstboot_args} `));
+  const dir = mkdtempSync(join(tmpdir(), "slipway-grubcfg-"));
+  try {
+    writeFileSync(join(dir, "grub.cfg"), cfg);
+    execFileSync("grub-script-check", [join(dir, "grub.cfg")]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => generateGrubConfig({ ...opts, argVariables: ["$(reboot)"] }), InputError);
+});
+
 test("bad inputs are refused", () => {
   assert.throws(() => generateGrubConfig({ ...opts, rootPartuuid: "nope" }), InputError);
   assert.throws(() => generateGrubConfig({ ...opts, extraArgs: ["a b"] }), /space/);
