@@ -109,6 +109,8 @@ describe("dashboard", { timeout: 120_000 }, () => {
 
   it("refuses an unknown token and logs in with the admin token", async () => {
     await page.goto(serve.url);
+    await page.locator('input[name="token"]').waitFor();
+    await shot("00-login");
     await page.fill('input[name="token"]', "slw_not-a-token");
     await page.click('button[type="submit"]');
     await page.getByRole("alert").filter({ hasText: "not known" }).waitFor();

@@ -16,11 +16,10 @@ export function usePoll<T>(load: () => Promise<T>, deps: unknown[], intervalMs =
   const reload = useCallback(() => setTick((t) => t + 1), []);
 
   // Other inputs (another group, another filter): drop what was shown for the old ones.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: deps are the caller's inputs
   useEffect(() => {
     setData(undefined);
     setError(null);
-  }, deps);
+  }, [...deps]);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: deps are the caller's inputs; tick forces a reload
   useEffect(() => {

@@ -1,5 +1,6 @@
 /** The activity log, newest first, optionally for one app or group, with older pages on demand. */
 import { useState } from "react";
+import { Link } from "wouter";
 import { type Activity, enc } from "../api.ts";
 import { ago, dateTime } from "../format.ts";
 import { usePoll } from "../poll.ts";
@@ -72,7 +73,13 @@ export function ActivityFeed({
           {rows.map((a) => (
             <li key={a.id} className={`feed-item sev-${a.severity}`} data-class={a.class}>
               <span className={`badge badge-sev-${a.severity}`}>{a.severity}</span>
-              <span className="feed-msg">{a.message}</span>
+              <span className="feed-msg">
+                {a.appId && a.groupId && !groupId ? (
+                  <Link href={`/apps/${enc(a.appId)}/groups/${enc(a.groupId)}`}>{a.message}</Link>
+                ) : (
+                  a.message
+                )}
+              </span>
               {a.version && <code>{a.version}</code>}
               <span className="muted" title={dateTime(a.createdAt)}>
                 {ago(a.createdAt)}

@@ -11,7 +11,7 @@ import { InstanceList } from "../components/InstanceList.tsx";
 import { RolloutBar, RolloutState } from "../components/RolloutBar.tsx";
 import { TimelineChart } from "../components/TimelineChart.tsx";
 import { Card, ErrorBanner, Legend, StackBar } from "../components/ui.tsx";
-import { compareVersions, versionColors } from "../format.ts";
+import { compareVersions, duration, versionColors } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { summarize } from "../rollout.ts";
 import { useSession } from "../session.tsx";
@@ -135,6 +135,22 @@ export function GroupPage() {
           </div>
         )}
       </div>
+      {g && (
+        <p className="muted subtitle">
+          track <code>{g.track}</code> · channel{" "}
+          {g.channel ? (
+            <>
+              <code>{g.channel}</code> → <code>{target ?? "no package"}</code>
+            </>
+          ) : (
+            "none"
+          )}{" "}
+          · {g.policy.safeMode ? "safe mode" : "no safe mode"} · at most{" "}
+          {g.policy.maxUpdatesPerPeriod} update(s) per {duration(g.policy.periodIntervalS)}
+          {g.policy.officeHours &&
+            ` · office hours ${g.policy.officeStart}–${g.policy.officeEnd} ${g.policy.timezone}`}
+        </p>
+      )}
       <ErrorBanner error={data.error ?? error} />
       {g?.haltedReason && (
         <div className="banner banner-critical" role="alert" data-testid="halted">
