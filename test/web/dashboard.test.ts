@@ -28,6 +28,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
   let page: Page;
   let fleet: Fleet;
   let groupId: string;
+  let viewerToken = "";
   const shot = (name: string, p: Page = page) =>
     p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -225,16 +226,39 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("09-halted");
   });
 
-  it("lets a viewer look but not change anything", async () => {
-    const created = await api<{ token: string }>("POST", "/api/tokens", {
-      name: "e2e-viewer",
-      scope: "viewer",
+  it("shows reboot locks and tokens; an admin frees a stuck slot and makes a viewer token", async () => {
+    const take = await fetch(`${serve.url}/v1/pre-reboot`, {
+      method: "POST",
+      headers: { "fleet-lock-protocol": "true", "content-type": "application/json" },
+      body: JSON.stringify({ client_params: { id: "sim-000003", group: "default" } }),
     });
-    assert.equal(created.status, 201);
+    assert.equal(take.status, 200, await take.text());
+    await page.getByRole("link", { name: /Tokens/ }).click();
+    const locks = page.getByTestId("fleetlock");
+    await locks.getByText("sim-000003").waitFor();
+    page.once("dialog", (d) => d.accept());
+    await locks.getByRole("button", { name: "Free" }).click();
+    await locks.getByText("0 / 1 used").waitFor();
+    const after = await api<{ name: string; holders: unknown[] }[]>("GET", "/api/fleetlock");
+    assert.deepEqual(after.body.find((g) => g.name === "default")?.holders, []);
+
+    const tokens = page.getByTestId("tokens");
+    await tokens.locator('input[name="token-name"]').fill("e2e-viewer");
+    await tokens.locator('select[name="token-scope"]').selectOption("viewer");
+    await tokens.getByRole("button", { name: "Create token" }).click();
+    viewerToken = (
+      (await page.getByTestId("new-token").locator("code").textContent()) ?? ""
+    ).trim();
+    assert.match(viewerToken, /^slw_/);
+    await tokens.getByRole("cell", { name: "e2e-viewer" }).waitFor();
+    await shot("10-tokens-locks");
+  });
+
+  it("lets a viewer look but not change anything", async () => {
     await page.close();
     page = await browser.ctx.newPage(); // a new tab: its own sessionStorage, so logged out
     await page.goto(`${serve.url}/apps/${APP}/groups/${groupId}`);
-    await page.fill('input[name="token"]', created.body.token);
+    await page.fill('input[name="token"]', viewerToken);
     await page.click('button[type="submit"]');
     await page.getByTestId("rollout").waitFor();
     assert.equal(await page.getByTestId("scope").textContent(), "viewer");
@@ -245,7 +269,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
       true,
     );
     assert.equal(await page.getByRole("button", { name: /Save group/ }).count(), 0);
-    await shot("10-viewer-group");
+    await shot("11-viewer-group");
 
     await page.goto(`${serve.url}/apps/${APP}`);
     await page.getByRole("tab", { name: "channels" }).click();
@@ -256,7 +280,13 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await page.getByRole("tab", { name: "packages" }).click();
     await page.getByText("update.gz").waitFor();
     assert.equal(await page.getByRole("button", { name: /Delete|Upload|Register/ }).count(), 0);
-    await shot("11-viewer-packages");
+    await shot("12-viewer-packages");
+    await page.getByRole("link", { name: /Tokens/ }).click();
+    await page.getByTestId("tokens").getByRole("cell", { name: "e2e-viewer" }).waitFor();
+    assert.equal(
+      await page.getByRole("button", { name: /Revoke|Create token|Free|\+1/ }).count(),
+      0,
+    );
 
     // Forcing the API from the page with the viewer's own token is refused.
     const status = await page.evaluate(async (path) => {
@@ -311,6 +341,6 @@ describe("dashboard", { timeout: 120_000 }, () => {
       .getByTestId("rollout-progress")
       .filter({ hasText: `0 / ${HOSTS} on 1.2.0` })
       .waitFor();
-    await shot("12-new-target");
+    await shot("13-new-target");
   });
 });

@@ -6,6 +6,7 @@ import { AppsPage } from "./pages/AppsPage.tsx";
 import { GroupPage } from "./pages/GroupPage.tsx";
 import { InstancePage } from "./pages/InstancePage.tsx";
 import { LoginPage } from "./pages/LoginPage.tsx";
+import { SystemPage } from "./pages/SystemPage.tsx";
 import { SessionProvider, useSessionState } from "./session.tsx";
 
 function Frame() {
@@ -24,6 +25,9 @@ function Frame() {
           <Link href="/activity" className={(active) => (active ? "active" : "")}>
             Activity
           </Link>
+          <Link href="/system" className={(active) => (active ? "active" : "")}>
+            Tokens &amp; reboot locks
+          </Link>
         </nav>
         <div className="who">
           <span className={`badge badge-scope-${session.scope}`} data-testid="scope">
@@ -39,6 +43,7 @@ function Frame() {
         <Switch>
           <Route path="/" component={AppsPage} />
           <Route path="/activity" component={ActivityPage} />
+          <Route path="/system" component={SystemPage} />
           <Route path="/apps/:app/groups/:group" component={GroupPage} />
           <Route path="/apps/:app/instances/:machine" component={InstancePage} />
           <Route path="/apps/:app" component={AppPage} />

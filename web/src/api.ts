@@ -136,7 +136,8 @@ export interface Client {
   send<T>(method: "POST" | "PATCH" | "PUT" | "DELETE", path: string, body?: unknown): Promise<T>;
 }
 
-export function client(token: string): Client {
+/** `onUnauthorized` runs when the server no longer knows the token (revoked, other database). */
+export function client(token: string, onUnauthorized?: () => void): Client {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     let payload: BodyInit | undefined;
@@ -156,6 +157,7 @@ export function client(token: string): Client {
     } catch {
       json = undefined;
     }
+    if (res.status === 401) onUnauthorized?.();
     if (!res.ok) {
       const msg =
         json && typeof json === "object" && "error" in json ? String(json.error) : res.statusText;
@@ -185,6 +187,19 @@ export async function probeScope(token: string): Promise<Scope> {
     if (err instanceof ApiError && err.status === 404) return "admin";
     throw err;
   }
+}
+
+export interface Token {
+  id: string;
+  name: string;
+  scope: Scope;
+  createdAt: number;
+}
+
+export interface LockGroup {
+  name: string;
+  maxSlots: number;
+  holders: { id: string; acquiredAt: number }[];
 }
 
 export const enc = encodeURIComponent;

@@ -17,10 +17,12 @@ export interface Session extends Stored {
 
 interface SessionState {
   session: Session | null;
+  /** Why the last session ended, when the server ended it. */
+  notice: string | null;
   login(token: string, scope: Scope): void;
 }
 
-const Ctx = createContext<SessionState>({ session: null, login: () => {} });
+const Ctx = createContext<SessionState>({ session: null, notice: null, login: () => {} });
 
 function load(): Stored | null {
   try {
@@ -36,25 +38,32 @@ function load(): Stored | null {
 
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [stored, setStored] = useState<Stored | null>(load);
+  const [notice, setNotice] = useState<string | null>(null);
   const login = useCallback((token: string, scope: Scope) => {
     sessionStorage.setItem(KEY, JSON.stringify({ token, scope }));
+    setNotice(null);
     setStored({ token, scope });
   }, []);
   const value = useMemo<SessionState>(() => {
-    if (!stored) return { session: null, login };
+    if (!stored) return { session: null, notice, login };
+    const logout = () => {
+      sessionStorage.removeItem(KEY);
+      setStored(null);
+    };
     return {
       login,
+      notice,
       session: {
         ...stored,
-        api: client(stored.token),
+        api: client(stored.token, () => {
+          setNotice("The server no longer accepts this token (revoked?). Log in again.");
+          logout();
+        }),
         isAdmin: stored.scope === "admin",
-        logout: () => {
-          sessionStorage.removeItem(KEY);
-          setStored(null);
-        },
+        logout,
       },
     };
-  }, [stored, login]);
+  }, [stored, notice, login]);
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;
 }
 

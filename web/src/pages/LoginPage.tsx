@@ -4,7 +4,7 @@ import { ApiError, probeScope } from "../api.ts";
 import { useSessionState } from "../session.tsx";
 
 export function LoginPage() {
-  const { login } = useSessionState();
+  const { login, notice } = useSessionState();
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -48,6 +48,11 @@ export function LoginPage() {
           The first admin token is in <code>&lt;data dir&gt;/admin-token</code>. Viewer tokens can
           look but not change anything.
         </p>
+        {notice && !error && (
+          <div className="banner banner-error" role="alert">
+            {notice}
+          </div>
+        )}
         {error && (
           <div className="banner banner-error" role="alert">
             {error}
