@@ -21,16 +21,13 @@ import {
   firstbootStamp,
   qemuIgnitionArgs,
 } from "../../src/provision/firstboot.ts";
+import { provisioningImageFiles } from "../../src/provision/image.ts";
 import {
   GLUE_MODULE_DIR,
   initrdProvisioning,
   partlabelDeviceUnit,
 } from "../../src/provision/initrd.ts";
-import {
-  ENVIRONMENT_SCRIPT,
-  environmentUnitFiles,
-  oemPartitionFiles,
-} from "../../src/provision/oem.ts";
+import { ENVIRONMENT_SCRIPT, oemPartitionFiles } from "../../src/provision/oem.ts";
 import { placeFiles } from "../../src/provision/placed.ts";
 import { ignitionJson, renderConfig } from "../../src/provision/render.ts";
 import { unitContentProblem } from "../../src/provision/validate.ts";
@@ -110,7 +107,11 @@ test("OEM partition files and the /etc/environment writer", () => {
   assert.match(oem[0]!.contents, /^ID=qemu$/m);
 
   const tree = join(work, "tree");
-  placeFiles(tree, environmentUnitFiles());
+  placeFiles(tree, provisioningImageFiles());
+  assert.match(
+    readFileSync(join(tree, "etc/ssh/sshd_config.d/50-slipway-ignition.conf"), "utf8"),
+    /^AuthorizedKeysFile .*\.ssh\/authorized_keys\.d\/ignition$/m,
+  );
   const wants = join(
     tree,
     "usr/lib/systemd/system/multi-user.target.wants/slipway-environment.service",
