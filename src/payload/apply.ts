@@ -134,7 +134,8 @@ function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob, what: s
   const out = pipeline(
     reader.stream(dataOffset + blob.offset, blob.size),
     tap,
-    createBrotliDecompress(),
+    // Output in large pieces and decode ahead while chunks are hashed and written.
+    createBrotliDecompress({ chunkSize: 256 << 10, readableHighWaterMark: 4 << 20 } as object),
     () => {},
   );
   return {
@@ -296,6 +297,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   const target = await open(opts.target, fsc.O_RDWR | (isFile ? fsc.O_CREAT : 0));
   const source = plan.source ? await open(opts.source!, "r") : undefined;
   let payloadBytesRead = opened.dataOffset;
+  const inFlight: (Promise<unknown> | undefined)[] = [undefined, undefined];
   try {
     if (!(await fits(target, size, isFile)))
       throw new SlipwayError(`target is smaller than the image (${size} bytes)`, {
@@ -307,10 +309,22 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       plan: plan.id,
       chunksDone: resumeAt,
     });
-    const chunkBuf = Buffer.allocUnsafe(manifest.chunkSize);
+    // Two chunk buffers: one is assembled and hashed while the other is written.
+    const buffers = [
+      Buffer.allocUnsafe(manifest.chunkSize),
+      Buffer.allocUnsafe(manifest.chunkSize),
+    ];
+    let turn = 0;
+    const settle = async (i: number) => {
+      const err = await inFlight[i];
+      inFlight[i] = undefined;
+      if (err) throw err;
+    };
     const scratch = Buffer.allocUnsafe(manifest.chunkSize);
     let sinceCheckpoint = 0;
     const checkpoint = async (chunksDone: number) => {
+      await settle(0);
+      await settle(1);
       await target.datasync();
       writeJournal(journalPath, {
         format: 1,
@@ -336,6 +350,8 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         const clen = Math.min(manifest.chunkSize, size - c * manifest.chunkSize);
         // Chunks before the resume point only advance the stream.
         if (c < resumeAt && !w.streamBytes) continue;
+        await settle(turn);
+        const chunkBuf = buffers[turn]!;
         let at = 0;
         for (const s of w.segments) {
           if (s.kind === "C" || s.kind === "D") {
@@ -373,7 +389,11 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
             { where },
           );
         }
-        await writeFull(target, chunkBuf, clen, c * manifest.chunkSize);
+        inFlight[turn] = writeFull(target, chunkBuf, clen, c * manifest.chunkSize).then(
+          () => undefined,
+          (err: unknown) => err ?? new Error("write failed"),
+        );
+        turn ^= 1;
         done += clen;
         sinceCheckpoint += clen;
         opts.onProgress?.({ phase: "write", done, total });
@@ -386,6 +406,8 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     if (isFile && (await target.stat()).size > size) await target.truncate(size);
     await target.datasync();
   } finally {
+    // Never close the file under a write still in flight.
+    await Promise.all(inFlight);
     await target.close();
     await source?.close();
   }
