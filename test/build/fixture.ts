@@ -151,9 +151,11 @@ function pruneFixtures(keep: string): void {
     const p = join(TEST_CACHE, e.n);
     if (p !== keep) rmSync(p, { recursive: true, force: true });
   }
+  // Only this file's own work dirs: the cache dir is shared with other test areas.
+  const mine = /^(example-[0-9a-f]+\.tmp|noop|overlay|fail|tools|badconfig|init|lockfile|convert)-/;
   for (const n of readdirSync(TEST_CACHE)) {
     const p = join(TEST_CACHE, n);
-    if (n.startsWith("example-") || n === "stage-cache" || !existsSync(p)) continue;
+    if (!mine.test(n) || !existsSync(p)) continue;
     if (Date.now() - statSync(p).mtimeMs > 3600_000) rmSync(p, { recursive: true, force: true });
   }
 }

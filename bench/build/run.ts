@@ -1,0 +1,199 @@
+/**
+ * Build benchmark, one run: cold build, no-op rebuild, overlay-only rebuild,
+ * USR image size against the /usr tree, and time to multi-user of this
+ * layout against the same tree on a plain one-partition disk. Writes
+ * bench/build/results.json (or --out) and prints the ratios with their goals.
+ *
+ *   node bench/build/run.ts            full run (cold mmdebstrap, two TCG boots)
+ *   node bench/build/run.ts --smoke    CI: reuses the test cache's rootfs, no boots
+ *   node bench/build/run.ts --no-boot  skip the boot comparison
+ */
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { BuildMeta } from "../../src/build/meta.ts";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const SLIPWAY = join(REPO, "bin/slipway");
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    "no-boot": { type: "boolean", default: false },
+    out: { type: "string", default: join(REPO, "bench/build/results.json") },
+    keep: { type: "boolean", default: false },
+  },
+});
+
+function run(
+  argv: string[],
+  env: Record<string, string> = {},
+): { seconds: number; stdout: string; stderr: string } {
+  const t = Date.now();
+  const r = spawnSync(SLIPWAY, argv, {
+    env: { ...process.env, CI: "1", ...env },
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  const seconds = (Date.now() - t) / 1000;
+  if (r.status !== 0)
+    throw new Error(`slipway ${argv.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+  return { seconds, stdout: r.stdout, stderr: r.stderr };
+}
+
+function latestMeta(work: string): BuildMeta {
+  return JSON.parse(readFileSync(join(work, "builds/latest/meta.json"), "utf8")) as BuildMeta;
+}
+
+const work = join("/var/tmp", `slipway-bench-build-${process.pid}`);
+rmSync(work, { recursive: true, force: true });
+cpSync(join(REPO, "examples/minimal-dev"), work, { recursive: true });
+if (args.smoke) {
+  // CI: the test suite's stage cache already holds the rootfs and initrd.
+  const shared = join(
+    process.env.SLIPWAY_TEST_CACHE ?? "/var/tmp/slipway-test-cache",
+    "stage-cache",
+  );
+  mkdirSync(shared, { recursive: true });
+  symlinkSync(shared, join(work, "cache"));
+}
+
+const results: Record<string, unknown> = {
+  time: new Date().toISOString(),
+  mode: args.smoke ? "smoke" : "full",
+  host: { cpus: cpus().length, loadavg: loadavg() },
+};
+try {
+  const config = join(work, "slipway.yaml");
+  const cold = run(["build", "--config", config]);
+  const coldMeta = latestMeta(work);
+  const noop = run(["build", "--config", config]);
+  if (!/nothing changed/.test(noop.stderr))
+    throw new Error(`the no-op build rebuilt:\n${noop.stderr}`);
+  writeFileSync(join(work, "overlay/motd"), `bench ${Date.now()}\n`);
+  const overlay = run(["build", "--config", config]);
+  const overlayMeta = latestMeta(work);
+  const rootfsCached = overlayMeta.stages.find((s) => s.stage === "rootfs")?.cached === true;
+
+  const usrImage = overlayMeta.artifacts.usr!;
+  results.build = {
+    coldSeconds: cold.seconds,
+    coldRootfsCached: coldMeta.stages.find((s) => s.stage === "rootfs")?.cached ?? false,
+    noopSeconds: noop.seconds,
+    overlaySeconds: overlay.seconds,
+    overlayReusedRootfs: rootfsCached,
+    overlayToCold: overlay.seconds / cold.seconds,
+    stages: overlayMeta.stages.map((s) => ({
+      stage: s.stage,
+      cached: s.cached,
+      seconds: s.seconds,
+      bytes: s.bytes,
+    })),
+    coldStages: coldMeta.stages.map((s) => ({
+      stage: s.stage,
+      cached: s.cached,
+      seconds: s.seconds,
+    })),
+  };
+  results.usr = {
+    compression: overlayMeta.usr.compression,
+    treeBytes: overlayMeta.usr.treeBytes,
+    imageBytes: usrImage.size,
+    imageToTree: usrImage.size / overlayMeta.usr.treeBytes,
+  };
+  if (!args.smoke && !args["no-boot"]) results.boot = await bootComparison(work, overlayMeta);
+} finally {
+  if (!args.keep) rmSync(work, { recursive: true, force: true });
+}
+
+mkdirSync(dirname(args.out!), { recursive: true });
+writeFileSync(args.out!, `${JSON.stringify(results, null, 2)}\n`);
+
+const b = results.build as Record<string, number | boolean>;
+const u = results.usr as Record<string, number | string>;
+const lines = [
+  `cold build            ${fmt(b.coldSeconds as number)} s${b.coldRootfsCached ? " (rootfs from cache: smoke)" : ""}`,
+  `no-op rebuild         ${fmt(b.noopSeconds as number)} s   goal ≤ 2 s        ${(b.noopSeconds as number) <= 2 ? "ok" : "MISSED"}`,
+  `overlay-only rebuild  ${fmt(b.overlaySeconds as number)} s   ${fmt(b.overlayToCold as number, 2)}× cold, goal ≤ 0.2×  ${(b.overlayToCold as number) <= 0.2 ? "ok" : "MISSED"}  (rootfs reused: ${b.overlayReusedRootfs})`,
+  `USR image (${u.compression})    ${mib(u.imageBytes as number)} for a ${mib(u.treeBytes as number)} /usr tree: ${fmt(u.imageToTree as number, 2)}×`,
+];
+if (results.boot) {
+  const bt = results.boot as Record<string, number>;
+  lines.push(
+    `boot to multi-user    layout ${fmt(bt.layoutSeconds!)} s, plain disk ${fmt(bt.plainSeconds!)} s: ${fmt(bt.ratio!, 2)}×, goal ≤ 1.1×  ${bt.ratio! <= 1.1 ? "ok" : "MISSED"}`,
+  );
+}
+process.stdout.write(`${lines.join("\n")}\nresults: ${args.out}\n`);
+
+function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(0)} MiB`;
+}
+
+/**
+ * Time to "Reached target multi-user.target" under TCG: the built disk
+ * (UEFI, GRUB, erofs /usr from USR-A, ext4 ROOT) against the same tree as
+ * one ext4 filesystem, kernel and initrd given to the firmware directly.
+ */
+async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<string, number>> {
+  const { startQemu } = await import("../../src/vm/qemu.ts");
+  const multiUser = /Reached target .*Multi-User System/;
+  const boot = async (opts: Parameters<typeof startQemu>[0]): Promise<number> => {
+    const t = Date.now();
+    const vm = await startQemu({
+      firmware: "uefi",
+      accel: "tcg",
+      memoryMiB: 2048,
+      console: "capture",
+      ...opts,
+    });
+    try {
+      await vm.waitForLine(multiUser, 600_000);
+      return (Date.now() - t) / 1000;
+    } finally {
+      await vm.kill();
+    }
+  };
+  const buildDir = join(workDir, "builds/latest");
+  const layoutSeconds = await boot({ disk: join(buildDir, "disk.raw") });
+
+  // The same customized tree (from the cache) on a plain ext4 disk.
+  const customize = meta.stages.find((s) => s.stage === "customize")!;
+  const tree = join(workDir, "cache/customize", customize.key, "out/tree");
+  if (!existsSync(tree)) throw new Error(`customize tree not in the cache: ${tree}`);
+  const plainTree = join(workDir, "plain-tree");
+  const cp = spawnSync("cp", ["-a", tree, plainTree]);
+  if (cp.status !== 0) throw new Error(`cp failed: ${cp.stderr}`);
+  writeFileSync(join(plainTree, "etc/fstab"), "/dev/vda / ext4 defaults 0 1\n");
+  const plainDisk = join(workDir, "plain.ext4");
+  writeFileSync(plainDisk, "");
+  truncateSync(plainDisk, 2 * 1024 * 1024 * 1024);
+  const mk = spawnSync("mkfs.ext4", ["-q", "-F", "-d", plainTree, plainDisk]);
+  if (mk.status !== 0) throw new Error(`mkfs.ext4 failed: ${mk.stderr}`);
+  const plainSeconds = await boot({
+    disk: plainDisk,
+    extraArgs: [
+      "-kernel",
+      join(buildDir, "vmlinuz"),
+      "-initrd",
+      join(buildDir, "initrd.img"),
+      "-append",
+      "root=/dev/vda rootfstype=ext4 rw console=ttyS0,115200 rd.shell=0 rd.emergency=reboot panic=10",
+    ],
+  });
+  return { layoutSeconds, plainSeconds, ratio: layoutSeconds / plainSeconds };
+}
