@@ -29,7 +29,7 @@ export function AppsPage() {
       );
     },
     [api],
-    5000,
+    10_000,
   );
 
   return (

@@ -46,6 +46,7 @@ export function GroupPage() {
     [api, base, groupId],
     2000,
   );
+  const [timelineEvery, setTimelineEvery] = useState(5000);
   const timeline = usePoll(
     async () => {
       const list = await api.get<{ total: number; instances: Instance[] }>(
@@ -56,10 +57,12 @@ export function GroupPage() {
           api.get<Instance & { events: InstanceEvent[] }>(`${base}/instances/${enc(i.machineId)}`),
         ),
       );
+      // One request per host: refresh big groups less often (the API is rate-limited per client).
+      setTimelineEvery(list.instances.length > 10 ? 30_000 : 5000);
       return { total: list.total, timeline: versionTimeline(hosts, Date.now()) };
     },
     [api, base, groupId],
-    5000,
+    timelineEvery,
   );
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
