@@ -6,7 +6,7 @@
 import { dirname } from "node:path";
 import { authoringPathFor, readAuthoring } from "./authoring.ts";
 import { cloudConfigPathFor, isCloudConfig, readCloudConfig } from "./cloudconfig.ts";
-import { type IgnitionConfig, toIgnition } from "./model.ts";
+import { type IgnitionConfig, type ProvisionSpec, toIgnition } from "./model.ts";
 import { type Diagnostic, type PathSegment, SourceDoc } from "./source.ts";
 import { validateIgnition } from "./validate.ts";
 
@@ -46,7 +46,7 @@ export function renderConfig(text: string, file: string, opts: RenderOptions = {
     };
   }
 
-  let read: { spec: Parameters<typeof toIgnition>[0]; diagnostics: Diagnostic[] };
+  let read: { spec: ProvisionSpec; diagnostics: Diagnostic[] };
   let locate: (ign: readonly PathSegment[]) => readonly PathSegment[];
   if (format === "cloud-config") {
     const { spec, r, origins } = readCloudConfig(doc);
