@@ -1,0 +1,270 @@
+/** The build's pure parts: sysusers.d generation, lockfile pins, version numbering, package diffs, cache. */
+import assert from "node:assert/strict";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { addBuild, nextDateVersion } from "../../src/build/builds-index.ts";
+import { StageCache } from "../../src/build/cache.ts";
+import { hashJson, hashPath } from "../../src/build/hash.ts";
+import { MissingToolsError, missingTools, tool } from "../../src/build/host-tools.ts";
+import { osRelease, updateConf } from "../../src/build/image-files.ts";
+import { licenceNames } from "../../src/build/licences.ts";
+import { lockfileFrom, type PackageRequest, pinsFor } from "../../src/build/lockfile.ts";
+import { diffPackages } from "../../src/build/meta.ts";
+import { createReporter } from "../../src/build/progress.ts";
+import { type Stage, StageFailedError, StageRunner } from "../../src/build/stage.ts";
+import { sysusersConf } from "../../src/build/sysusers.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "slipway-build-units-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("sysusers.d from the image's passwd and group", () => {
+  const passwd = [
+    "root:x:0:0:root:/root:/bin/bash",
+    "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+    "messagebus:x:100:101::/nonexistent:/usr/sbin/nologin",
+    "systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin",
+    "core:x:1000:1000:Core:/home/core:/bin/bash",
+  ].join("\n");
+  const group = [
+    "root:x:0:",
+    "daemon:x:1:",
+    "adm:x:4:core",
+    "messagebus:x:101:",
+    "systemd-network:x:998:",
+    "core:x:1000:",
+  ].join("\n");
+  const conf = sysusersConf(passwd, group);
+  it("keeps system ids and leaves out root and people", () => {
+    assert.match(conf, /^u daemon 1:1 daemon \/usr\/sbin \/usr\/sbin\/nologin$/m);
+    assert.match(conf, /^u messagebus 100:101 - \/nonexistent \/usr\/sbin\/nologin$/m);
+    assert.match(
+      conf,
+      /^u systemd-network 998:998 "systemd Network Management" \/ \/usr\/sbin\/nologin$/m,
+    );
+    assert.match(conf, /^g adm 4$/m);
+    assert.doesNotMatch(conf, /\broot\b|\bcore\b/);
+  });
+  it("does not repeat a group its user creates", () => {
+    assert.doesNotMatch(conf, /^g daemon /m);
+    // `u messagebus 100:101` creates the messagebus group with gid 101 itself.
+    assert.doesNotMatch(conf, /^g messagebus /m);
+  });
+});
+
+describe("lockfile", () => {
+  const req: PackageRequest = {
+    suite: "trixie",
+    mirror: "http://deb.debian.org/debian",
+    components: ["main"],
+    architecture: "amd64",
+    packages: ["systemd"],
+  };
+  const lock = lockfileFrom(req, [
+    { name: "systemd", version: "257.9-1", architecture: "amd64" },
+    { name: "libc6", version: "2.41-12", architecture: "amd64" },
+  ]);
+  it("pins every installed package while the request is the same", () => {
+    assert.deepEqual(pinsFor(lock, req), { libc6: "2.41-12", systemd: "257.9-1" });
+    assert.deepEqual(Object.keys(lock.packages), ["libc6", "systemd"], "sorted");
+  });
+  it("is ignored when the request changed", () => {
+    assert.equal(pinsFor(lock, { ...req, packages: ["systemd", "less"] }), undefined);
+    assert.equal(pinsFor(lock, { ...req, suite: "forky" }), undefined);
+    assert.equal(pinsFor(undefined, req), undefined);
+  });
+});
+
+describe("versions and the builds index", () => {
+  it("numbers a day's builds from 1", () => {
+    const now = new Date("2026-11-26T10:00:00Z");
+    let index = {
+      schemaVersion: 1 as const,
+      builds: [] as {
+        version: string;
+        buildId: string;
+        time: string;
+        inputHash: string;
+        flavour: string;
+      }[],
+    };
+    assert.equal(nextDateVersion(index, now), "2026.11.26.1");
+    const entry = (version: string) => ({
+      version,
+      buildId: version,
+      time: "",
+      inputHash: "",
+      flavour: "dev",
+    });
+    index = addBuild(index, entry("2026.11.26.1"));
+    index = addBuild(index, entry("2026.11.26.2"));
+    assert.equal(nextDateVersion(index, now), "2026.11.26.3");
+    assert.equal(nextDateVersion(index, new Date("2026-11-27T00:00:01Z")), "2026.11.27.1");
+    assert.deepEqual(
+      index.builds.map((b) => b.version),
+      ["2026.11.26.2", "2026.11.26.1"],
+      "newest first",
+    );
+    mkdirSync(join(tmp, "builds/2026.11.26.3"), { recursive: true });
+    assert.equal(
+      nextDateVersion(index, now, join(tmp, "builds")),
+      "2026.11.26.4",
+      "never reuses a directory",
+    );
+  });
+  it("diffs package lists", () => {
+    const p = (name: string, version: string) => ({ name, version, architecture: "amd64" });
+    const d = diffPackages(
+      [p("a", "1"), p("b", "1"), p("c", "1")],
+      [p("a", "1"), p("b", "2"), p("d", "1")],
+      "v1",
+    );
+    assert.deepEqual(
+      d.added.map((x) => x.name),
+      ["d"],
+    );
+    assert.deepEqual(
+      d.removed.map((x) => x.name),
+      ["c"],
+    );
+    assert.deepEqual(d.changed, [{ name: "b", from: "1", to: "2" }]);
+    assert.equal(
+      diffPackages(undefined, [p("a", "1")], null).added.length,
+      0,
+      "no previous build: no diff",
+    );
+  });
+});
+
+describe("image files", () => {
+  const id = {
+    name: "mini",
+    prettyName: "Mini OS",
+    version: "2026.11.26.1",
+    buildId: "b1",
+    flavour: "dev" as const,
+    suite: "trixie",
+  };
+  it("os-release carries IMAGE_VERSION and BUILD_ID, quoting where needed", () => {
+    const text = osRelease(id, "13.2");
+    assert.match(text, /^IMAGE_VERSION=2026\.11\.26\.1$/m);
+    assert.match(text, /^BUILD_ID=b1$/m);
+    assert.match(text, /^NAME="Mini OS"$/m);
+    assert.match(text, /^VARIANT_ID=dev$/m);
+  });
+  it("update.conf has the keys the agent reads", () => {
+    const text = updateConf(
+      {
+        server: "https://u.example/v1/update",
+        group: "beta",
+        rebootStrategy: "etcd-lock",
+        rebootWindowStart: "Thu 23:00",
+        rebootWindowLength: "1h",
+      },
+      id,
+    );
+    assert.match(text, /^SERVER=https:\/\/u\.example\/v1\/update$/m);
+    assert.match(text, /^GROUP=beta$/m);
+    assert.match(text, /^REBOOT_STRATEGY=etcd-lock$/m);
+    assert.match(text, /^REBOOT_WINDOW_START=Thu 23:00$/m);
+    assert.match(text, /^REBOOT_WINDOW_LENGTH=1h$/m);
+  });
+  it("finds licence names in DEP-5 copyright files", () => {
+    assert.deepEqual(
+      licenceNames("Files: *\nLicense: GPL-2+\n\nFiles: x\nLicense: MIT\n text\nLicense: GPL-2+\n"),
+      ["GPL-2+", "MIT"],
+    );
+  });
+});
+
+describe("host tools", () => {
+  it("names the Debian packages of missing tools once each", () => {
+    const missing = missingTools(
+      [
+        tool("sh", "dash"),
+        tool("no-such-tool-1", "pkg-b"),
+        tool("no-such-tool-2", "pkg-a"),
+        tool("no-such-tool-3", "pkg-a"),
+      ],
+      "/usr/bin:/bin",
+    );
+    assert.deepEqual(
+      missing.map((t) => t.command),
+      ["no-such-tool-1", "no-such-tool-2", "no-such-tool-3"],
+    );
+    assert.match(new MissingToolsError(missing).message, /apt-get install pkg-a pkg-b$/);
+  });
+});
+
+describe("stage runner and cache", () => {
+  const counter = { runs: 0 };
+  const echo: Stage<{ text: string; src: string }, { file: string }> = {
+    name: "echo",
+    title: "echo",
+    version: 1,
+    tools: [],
+    key: async (i) => ({ text: i.text, src: await hashPath(i.src) }),
+    async run(i, ctx) {
+      counter.runs++;
+      writeFileSync(join(ctx.outDir, "out.txt"), i.text);
+      ctx.log("wrote out.txt");
+      if (i.text === "fail") throw new Error("asked to fail");
+      return { file: "out.txt" };
+    },
+  };
+  const src = join(tmp, "src");
+  mkdirSync(src);
+  writeFileSync(join(src, "a"), "1");
+  const log = join(tmp, "build.log");
+  writeFileSync(log, "");
+  const cache = new StageCache(join(tmp, "cache"), 2);
+  const runner = new StageRunner({ cache, reporter: createReporter("quiet"), buildLog: log });
+
+  it("runs once per key and reuses the output", async () => {
+    const a = await runner.run(echo, { text: "a", src });
+    const again = await runner.run(echo, { text: "a", src });
+    assert.equal(counter.runs, 1);
+    assert.equal(again.cached, true);
+    assert.equal(again.key, a.key);
+    assert.equal(readFileSync(again.path(again.value.file), "utf8"), "a");
+  });
+  it("keys by content, not by mtime", async () => {
+    utimesSync(join(src, "a"), new Date(0), new Date(0));
+    assert.equal((await runner.run(echo, { text: "a", src })).cached, true);
+    writeFileSync(join(src, "a"), "2");
+    assert.equal((await runner.run(echo, { text: "a", src })).cached, false);
+  });
+  it("a failure leaves no entry and reports the log tail", async () => {
+    await assert.rejects(runner.run(echo, { text: "fail", src }), (err: unknown) => {
+      assert.ok(err instanceof StageFailedError);
+      assert.equal(err.stage, "echo");
+      assert.deepEqual(err.logTail, ["wrote out.txt"]);
+      return true;
+    });
+    const key = await runner.keyOf(echo, { text: "fail", src });
+    assert.equal(existsSync(join(tmp, "cache/echo", key)), false);
+  });
+  it("keeps only the newest entries per stage", async () => {
+    for (const t of ["b", "c", "d"]) await runner.run(echo, { text: t, src });
+    cache.pruneAll();
+    const oldest = await runner.keyOf(echo, { text: "b", src });
+    assert.equal(existsSync(join(tmp, "cache/echo", oldest)), false);
+    assert.equal(
+      existsSync(join(tmp, "cache/echo", await runner.keyOf(echo, { text: "d", src }))),
+      true,
+    );
+  });
+  it("hashes JSON canonically", () => {
+    assert.equal(hashJson({ a: 1, b: [1, 2] }), hashJson({ b: [1, 2], a: 1 }));
+    assert.notEqual(hashJson({ a: 1 }), hashJson({ a: 2 }));
+  });
+});
