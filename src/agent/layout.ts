@@ -4,7 +4,8 @@
  * partition edited with mtools. Tests pass a root prefix holding image files
  * (or an ESP directory) at the same relative paths.
  */
-import { join } from "node:path";
+import { readlinkSync, realpathSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { SlotName } from "../boot/slots.ts";
 
 export interface HostLayout {
@@ -36,7 +37,11 @@ export function hostLayout(root = "/", o: LayoutOverrides = {}): HostLayout {
     root,
     slots: { A: r("dev/disk/by-partlabel/USR-A"), B: r("dev/disk/by-partlabel/USR-B") },
     esp: o.esp ? r(o.esp) : r("dev/disk/by-partlabel/EFI-SYSTEM"),
-    disk: o.disk ? r(o.disk) : undefined,
+    disk: o.disk
+      ? r(o.disk)
+      : root === "/"
+        ? wholeDiskOf(r("dev/disk/by-partlabel/USR-A"))
+        : undefined,
     cmdline: r("proc/cmdline"),
     osRelease: r("usr/lib/os-release"),
     stateDir: r("var/lib/slipway"),
@@ -44,4 +49,20 @@ export function hostLayout(root = "/", o: LayoutOverrides = {}): HostLayout {
     healthDir: r("etc/slipway/health.d"),
     utmp: r("run/utmp"),
   };
+}
+
+/**
+ * The whole disk a partition lives on, from sysfs: /dev/vda3 → /dev/vda
+ * (its /sys/class/block entry is a child of the disk's). Undefined when it
+ * cannot be told; the agent then keeps no GPT mirror.
+ */
+export function wholeDiskOf(partition: string): string | undefined {
+  try {
+    const dev = basename(realpathSync(partition));
+    const sys = readlinkSync(`/sys/class/block/${dev}`);
+    const parent = basename(join(sys, ".."));
+    return parent === "block" ? undefined : `/dev/${parent}`;
+  } catch {
+    return undefined;
+  }
 }
