@@ -164,3 +164,49 @@ test("FleetLock: a dead holder keeps its slot until an admin frees it; unreachab
   await clock.advance(10_000);
   assert.equal(await done, "cancelled");
 });
+
+test("agent with REBOOT_STRATEGY=fleetlock: slot taken on slipway serve before the reboot, released after the health gate", async () => {
+  const host = makeHost();
+  try {
+    installKey(host);
+    const APP2 = "slipway-agent-fl";
+    const rel = await makeRelease("1.1.0");
+    assert.equal((await t.api("POST", "/api/apps", { id: APP2, name: APP2 })).status, 201);
+    const up = await fetch(`${t.url}/api/apps/${APP2}/packages/1.1.0?filename=p.payload`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${t.token}`, "content-type": "application/octet-stream" },
+      body: rel.payload,
+    });
+    assert.equal(up.status, 201);
+    await t.api("POST", `/api/apps/${APP2}/channels`, { name: "stable", package: "1.1.0" });
+    await t.api("POST", `/api/apps/${APP2}/groups`, {
+      name: "stable",
+      channel: "stable",
+      policy: { safeMode: false, maxUpdatesPerPeriod: 1000 },
+    });
+    host.writeConf([
+      `SERVER=${t.url}/v1/update/`,
+      `APP_ID=${APP2}`,
+      "REBOOT_STRATEGY=fleetlock",
+      `FLEETLOCK_URL=${t.url}`,
+      "LOCK_GROUP=flagents",
+    ]);
+    const holders = async () =>
+      (await t.api<{ name: string; holders: { id: string }[] }[]>("GET", "/api/fleetlock")).body
+        .find((g) => g.name === "flagents")
+        ?.holders.map((x) => x.id) ?? [];
+    const h = makeAgent(host);
+    await h.agent.start({ checkNow: true });
+    await h.clock.advance(0);
+    await until(() => h.reboots === 1, "the reboot", 20_000);
+    const machine = readFileSync(join(host.root, "etc/machine-id"), "utf8").trim();
+    assert.deepEqual(await holders(), [machine]);
+    host.slotVersion.B = "1.1.0";
+    host.reboot();
+    const back = makeAgent(host);
+    await back.agent.start();
+    assert.deepEqual(await holders(), [], "steady-state after the health gate");
+  } finally {
+    host.cleanup();
+  }
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { bootStateStore } from "../../src/agent/bootstate.ts";
 import { openEsp } from "../../src/agent/esp.ts";
@@ -192,6 +193,41 @@ test("faults: 5xx backs off exponentially, a cut download resumes, a bad signatu
     assert.ok(fileEquals(host.slotPath("B"), good.image));
     assert.equal(h.reboots, 0, "REBOOT_STRATEGY=off never reboots");
     assert.ok(h.clock.now() - t0 >= 510 * MIN);
+  } finally {
+    host.cleanup();
+  }
+});
+
+test("operator reset undoes a staged update; a failing health.d check blocks marking the slot good", async () => {
+  const host = makeHost();
+  try {
+    installKey(host);
+    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=off"]);
+    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
+    const h = makeAgent(host);
+    await h.agent.start({ checkNow: true });
+    await h.clock.advance(0);
+    await h.agent.idle();
+    assert.equal(h.agent.currentState, "updated-need-reboot");
+    assert.equal(selectBootSlot(host.bootState()), "B");
+    await h.agent.reset();
+    assert.equal(h.agent.currentState, "idle");
+    assert.equal(selectBootSlot(host.bootState()), "A", "reset made B unbootable again");
+    assert.deepEqual(host.bootState().B, { priority: 0, tries: 0, successful: 0 });
+
+    // Stage again, reboot into it, but a user health check fails.
+    await h.agent.checkNow();
+    assert.equal(h.agent.currentState, "updated-need-reboot");
+    mkdirSync(join(host.root, "etc/slipway/health.d"), { recursive: true });
+    const check = join(host.root, "etc/slipway/health.d/10-app");
+    writeFileSync(check, "#!/bin/sh\necho app not serving >&2\nexit 3\n", { mode: 0o755 });
+    host.slotVersion.B = "1.1.0";
+    assert.equal(host.reboot(), "B");
+    const sick = makeAgent(host);
+    await sick.agent.start();
+    assert.equal(sick.reboots, 1);
+    assert.match(sick.logs.join("\n"), /10-app exited 3: app not serving/);
+    assert.equal(host.reboot(), "A");
   } finally {
     host.cleanup();
   }
