@@ -225,3 +225,40 @@ console.log(r.sha256);`,
   assert.equal(r.status, 0, `${version} ${r.stderr}`);
   assert.equal(r.stdout.trim(), sha256File(fx.added));
 });
+
+test("over HTTP range requests a delta client downloads only its plan", async () => {
+  const { createServer } = await import("node:http");
+  const file = readFileSync(payload);
+  let served = 0;
+  const server = createServer((req, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+    if (req.method === "HEAD") {
+      res.writeHead(200, { "content-length": file.length });
+      return res.end();
+    }
+    if (!m) {
+      res.writeHead(416);
+      return res.end();
+    }
+    const part = file.subarray(Number(m[1]), Number(m[2]) + 1);
+    served += part.length;
+    res.writeHead(206, { "content-length": part.length });
+    res.end(part);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const { port } = server.address() as { port: number };
+    const target = join(fx.dir, "http.img");
+    const r = await applyPayload({
+      payload: `http://127.0.0.1:${port}/added.slp`,
+      target,
+      source: fx.base,
+      trustedKeys: [fx.pub],
+    });
+    assert.equal(sha256File(target), sha256File(fx.added));
+    assert.equal(served, r.payloadBytesRead);
+    assert.ok(served < file.length / 3, `${served} of ${file.length}`);
+  } finally {
+    server.close();
+  }
+});
