@@ -12,6 +12,7 @@ import { register as publish } from "./publish.ts";
 import { register as run } from "./run.ts";
 import { register as serve } from "./serve.ts";
 import { register as simulate } from "./simulate.ts";
+import { register as test } from "./test.ts";
 import { register as update } from "./update.ts";
 
 export type RegisterCommands = (program: Command) => void;
@@ -21,6 +22,7 @@ export const commandGroups: RegisterCommands[] = [
   build,
   convert,
   run,
+  test,
   config,
   gpt,
   agent,

@@ -1,0 +1,138 @@
+/**
+ * Console checks: serial-console lines that mean a test failed even when the scenario's own
+ * checks passed (kola's idea). Each finding quotes the line, so a report says what went wrong.
+ * "fatal" findings mean the boot cannot go on (the harness stops waiting at once).
+ */
+
+export type ConsoleCheckId =
+  | "kernel-panic"
+  | "oops"
+  | "kernel-bug"
+  | "kernel-warning"
+  | "emergency"
+  | "segfault"
+  | "oom-killer"
+  | "failed-unit"
+  | "ignition-failed";
+
+export interface ConsoleCheck {
+  id: ConsoleCheckId;
+  /** Boot cannot continue: stop waiting for ssh. */
+  fatal: boolean;
+  pattern: RegExp;
+  describe: string;
+}
+
+export const CONSOLE_CHECKS: readonly ConsoleCheck[] = [
+  {
+    id: "kernel-panic",
+    fatal: true,
+    pattern: /Kernel panic - not syncing/,
+    describe: "kernel panic",
+  },
+  {
+    id: "oops",
+    fatal: false,
+    pattern: /\bOops: |Internal error: Oops/,
+    describe: "kernel Oops",
+  },
+  {
+    id: "kernel-bug",
+    fatal: false,
+    pattern:
+      /\bBUG: (kernel NULL pointer|unable to handle|soft lockup|scheduling while atomic|KASAN|sleeping function)/,
+    describe: "kernel BUG",
+  },
+  {
+    id: "kernel-warning",
+    fatal: false,
+    pattern: /\bWARNING: CPU: \d+ PID: \d+/,
+    describe: "kernel WARNING",
+  },
+  {
+    id: "emergency",
+    fatal: true,
+    pattern:
+      /You are in emergency mode|Entering emergency mode|Started emergency\.service|Reached target emergency\.target|Emergency Shell|dracut-emergency|Starting Dracut Emergency Shell/,
+    describe: "emergency shell",
+  },
+  {
+    id: "segfault",
+    fatal: false,
+    pattern: /\bsegfault at [0-9a-f]+ ip [0-9a-f]+/,
+    describe: "segfault",
+  },
+  {
+    id: "oom-killer",
+    fatal: false,
+    pattern: /invoked oom-killer|Out of memory: Killed process|oom-kill:constraint/,
+    describe: "oom-killer",
+  },
+  {
+    // Before "failed-unit": an Ignition stage's failure ends the first boot.
+    id: "ignition-failed",
+    fatal: true,
+    pattern: /Failed to start ignition-[a-z-]+\.service|\bignition\[\d+\]: .*CRITICAL/,
+    describe: "Ignition failed",
+  },
+  {
+    id: "failed-unit",
+    fatal: false,
+    pattern: /\[FAILED\] Failed to start .+/,
+    describe: "failed unit",
+  },
+];
+
+export interface ConsoleFinding {
+  check: ConsoleCheckId;
+  fatal: boolean;
+  describe: string;
+  /** The console line, cleaned of escapes and trimmed. */
+  line: string;
+  /** 1-based line number in the console log. */
+  lineNo: number;
+}
+
+/**
+ * Checks one line. `allow` lists patterns a scenario expects (e.g. its own failing unit in a
+ * negative test); a matching line is not a finding.
+ */
+export function checkConsoleLine(
+  line: string,
+  lineNo: number,
+  allow: readonly RegExp[] = [],
+): ConsoleFinding | undefined {
+  const text = line.trim();
+  for (const c of CONSOLE_CHECKS) {
+    if (!c.pattern.test(text)) continue;
+    if (allow.some((a) => a.test(text))) return undefined;
+    return { check: c.id, fatal: c.fatal, describe: c.describe, line: text, lineNo };
+  }
+  return undefined;
+}
+
+export function checkConsole(
+  lines: readonly string[],
+  allow: readonly RegExp[] = [],
+): ConsoleFinding[] {
+  const out: ConsoleFinding[] = [];
+  lines.forEach((l, i) => {
+    const f = checkConsoleLine(l, i + 1, allow);
+    if (f) out.push(f);
+  });
+  return out;
+}
+
+/** Ignition's own words about why it stopped, from console lines (most specific first). */
+export function ignitionReason(lines: readonly string[]): string | undefined {
+  const ign = lines.map((l) => l.trim()).filter((l) => /\bignition\[\d+\]:/.test(l));
+  const pick =
+    ign.find((l) => /CRITICAL/.test(l)) ??
+    ign.find((l) => /\b(error|failed|invalid|unsupported|mismatch)\b/i.test(l));
+  return pick?.replace(/^.*?\bignition\[\d+\]:\s*/, "");
+}
+
+/** One finding per line as people read it: `failed unit: "[FAILED] Failed to start x."`. */
+export function formatFinding(f: ConsoleFinding): string {
+  return `${f.describe} (console line ${f.lineNo}): ${f.line}`;
+}
