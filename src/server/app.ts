@@ -233,6 +233,11 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
         throw new HttpError(403, "this token may only read (viewer scope)");
       }
     });
+    // Any admin write may change what update checks see: drop the cached configuration.
+    scope.addHook("onSend", async (req, _reply, payload) => {
+      if (req.method !== "GET" && req.method !== "HEAD") omaha.config.clear();
+      return payload;
+    });
     const ctx: AdminContext = { db, kind, clock, dataDir: o.dataDir, fleetLock };
     registerAppRoutes(scope, ctx);
     registerGroupRoutes(scope, ctx);

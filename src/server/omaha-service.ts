@@ -16,6 +16,7 @@ import {
   type ResponseUpdateCheck,
 } from "../omaha/index.ts";
 import { logActivity } from "./activity.ts";
+import { type ChannelTarget, ConfigCache, type GroupRef } from "./config-cache.ts";
 import type { DbKind } from "./db/connect.ts";
 import type { Database, GroupTable, InstanceTable, PackageTable } from "./db/schema.ts";
 import { IN_PROGRESS, InstanceStatus } from "./instance-status.ts";
@@ -57,9 +58,11 @@ export function groupPolicy(g: GroupTable): GroupPolicy {
 
 export class OmahaService {
   readonly #o: OmahaServiceOptions;
+  readonly config: ConfigCache;
 
   constructor(opts: OmahaServiceOptions) {
     this.#o = opts;
+    this.config = new ConfigCache(opts.db);
   }
 
   async handle(req: OmahaRequest, ctx: RequestContext): Promise<OmahaResponse> {
@@ -80,26 +83,27 @@ export class OmahaService {
 
   async #handleApp(app: RequestApp, ctx: RequestContext, now: number): Promise<ResponseApp> {
     const { db } = this.#o;
-    const known = await db
-      .selectFrom("applications")
-      .select("id")
-      .where("id", "=", app.appId)
-      .executeTakeFirst();
-    if (!known) return { appId: app.appId, status: "error-unknownApplication", events: [] };
+    if (!(await this.config.appExists(app.appId)))
+      return { appId: app.appId, status: "error-unknownApplication", events: [] };
     const machineId = app.machineId ?? "";
     if (machineId === "" || machineId.length > MAX_FIELD || (app.version ?? "") === "") {
       // Without a machine id or version nothing can be tracked; say so per app, write nothing.
       return { appId: app.appId, status: "error-invalidAppId", events: [] };
     }
     const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
+    // Cached configuration is loaded before the transaction: on SQLite the transaction holds
+    // the only connection.
+    const group = await this.config.group(app.appId, (app.track ?? "").slice(0, MAX_FIELD));
+    const channel = group?.channelId ? await this.config.channel(group.channelId) : null;
     await db.transaction().execute(async (trx) => {
-      const instance = await this.#upsertInstance(trx, app, machineId, ctx, now);
+      const instance = await this.#upsertInstance(trx, app, machineId, ctx, now, group);
       for (const ev of app.events) {
         await this.#recordEvent(trx, instance, ev, now);
         res.events.push({ status: "ok" });
       }
       if (app.ping) res.ping = { status: "ok" };
-      if (app.updateCheck) res.updateCheck = await this.#updateCheck(trx, instance, now);
+      if (app.updateCheck)
+        res.updateCheck = await this.#updateCheck(trx, instance, now, group, channel);
     });
     return res;
   }
@@ -110,14 +114,9 @@ export class OmahaService {
     machineId: string,
     ctx: RequestContext,
     now: number,
+    group: GroupRef | null,
   ): Promise<InstanceTable> {
     const track = (app.track ?? "").slice(0, MAX_FIELD);
-    const group = await trx
-      .selectFrom("groups")
-      .select("id")
-      .where("app_id", "=", app.appId)
-      .where("track", "=", track)
-      .executeTakeFirst();
     const prev = await trx
       .selectFrom("instances")
       .selectAll()
@@ -290,6 +289,8 @@ export class OmahaService {
     trx: Transaction<Database>,
     inst: InstanceTable,
     now: number,
+    groupRef: GroupRef | null,
+    channel: ChannelTarget | null,
   ): Promise<ResponseUpdateCheck> {
     const noupdate = (): ResponseUpdateCheck => ({
       status: "noupdate",
@@ -297,49 +298,26 @@ export class OmahaService {
       pollInterval: this.#o.pollIntervalS,
     });
     if (!inst.group_id) return noupdate();
-    const group = await trx
-      .selectFrom("groups")
-      .selectAll()
-      .where("id", "=", inst.group_id)
-      .executeTakeFirst();
-    if (!group?.channel_id) return noupdate();
-    const channel = await trx
-      .selectFrom("channels")
-      .leftJoin("packages", "packages.id", "channels.package_id")
-      .select(["channels.id", "channels.allow_downgrade", "packages.version"])
-      .where("channels.id", "=", group.channel_id)
-      .executeTakeFirst();
-    if (!channel?.version) return noupdate();
+    if (!groupRef?.channelId || groupRef.id !== inst.group_id) return noupdate();
+    if (!channel?.targetVersion) return noupdate();
 
     // A host already holding a grant gets the same answer again (idempotent, not recounted).
     if (inst.update_version !== null && IN_PROGRESS.includes(inst.status)) {
       const pkg = await this.#package(trx, inst.app_id, inst.update_version);
       return pkg ? this.#offer(pkg) : noupdate();
     }
-    const [floors, blacklist] = await Promise.all([
-      channelPackageVersions(trx, "channel_floors", channel.id),
-      channelPackageVersions(trx, "channel_blacklist", channel.id),
-    ]);
-    const target = nextVersion(inst.version, {
-      targetVersion: channel.version,
-      allowDowngrade: channel.allow_downgrade === 1,
-      floors,
-      blacklist: new Set(blacklist),
-    });
+    const target = nextVersion(inst.version, channel);
     if (target === null) return noupdate();
     // Failed once on this version: do not hand it out again until an operator resets the host.
     if (inst.status === InstanceStatus.Error && inst.update_version === target) return noupdate();
 
-    let policyGroup = group;
-    if (this.#o.kind === "postgres") {
-      // Serialise grants per group across connections and replicas.
-      policyGroup = await trx
-        .selectFrom("groups")
-        .selectAll()
-        .where("id", "=", group.id)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
-    }
+    // The policy is read fresh; on PostgreSQL the row lock serialises grants per group across
+    // connections and replicas (SQLite runs one transaction at a time anyway).
+    let groupQuery = trx.selectFrom("groups").selectAll().where("id", "=", groupRef.id);
+    if (this.#o.kind === "postgres") groupQuery = groupQuery.forUpdate();
+    const group = await groupQuery.executeTakeFirst();
+    if (!group) return noupdate();
+    const policyGroup = group;
     const policy = groupPolicy(policyGroup);
     if (policy.safeMode || policy.updateTimeoutS > 0) {
       if (await expireTimedOut(trx, policyGroup, now)) {
@@ -437,20 +415,6 @@ export class OmahaService {
       },
     };
   }
-}
-
-async function channelPackageVersions(
-  trx: Transaction<Database>,
-  table: "channel_floors" | "channel_blacklist",
-  channelId: string,
-): Promise<string[]> {
-  const rows = await trx
-    .selectFrom(table)
-    .innerJoin("packages", "packages.id", `${table}.package_id`)
-    .select("packages.version")
-    .where(`${table}.channel_id`, "=", channelId)
-    .execute();
-  return rows.map((r) => r.version);
 }
 
 async function rolloutCounters(

@@ -1,0 +1,266 @@
+/**
+ * Update-check throughput and latency of `slipway serve` with many known instances, on
+ * SQLite and on PostgreSQL, against a no-op fastify handler in the same run.
+ *
+ *   node bench/server/update-check.ts [--instances 100000] [--seconds 10] [--rate 1000]
+ *                                     [--backend sqlite|postgres|both] [--smoke] [--json]
+ *
+ * Each server runs as its own process; autocannon drives it from this one. Every request is an
+ * update_engine-style ping + updatecheck from a random known machine (steady state: the host is
+ * on the channel's version), so each check reads and writes its instance row.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { encodeRequest } from "../../src/omaha/index.ts";
+import { openDatabase } from "../../src/server/db/connect.ts";
+import { InstanceStatus } from "../../src/server/instance-status.ts";
+import { createDatabase, freePort, startPostgres } from "../../test/server/pg-harness.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+const node = process.execPath;
+const bin = join(root, "bin/slipway");
+
+const { values: args } = parseArgs({
+  options: {
+    instances: { type: "string", default: "100000" },
+    seconds: { type: "string", default: "10" },
+    rate: { type: "string", default: "1000" },
+    connections: { type: "string", default: "32" },
+    backend: { type: "string", default: "both" },
+    smoke: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
+});
+const INSTANCES = args.smoke ? 500 : Number(args.instances);
+const SECONDS = args.smoke ? 1 : Number(args.seconds);
+const RATE = args.smoke ? 200 : Number(args.rate);
+const CONNECTIONS = Number(args.connections);
+const APP = "bench-app";
+const VERSION = "2.0.0";
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function waitHealthy(url: string, p: ChildProcess, err: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (p.exitCode !== null) throw new Error(`server exited: ${err()}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`server did not start: ${err()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function spawnServer(
+  cmd: string,
+  argv: string[],
+  port: number,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  p.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, p, () => err);
+  return {
+    url,
+    async stop() {
+      if (p.exitCode === null) {
+        const exited = new Promise((r) => p.once("exit", r));
+        p.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+function requestFor(i: number): string {
+  return encodeRequest({
+    protocol: "3.0",
+    version: "update_engine-0.4.10",
+    installSource: "scheduler",
+    isMachine: true,
+    os: { platform: "Slipway", version: "trixie" },
+    apps: [
+      {
+        appId: APP,
+        version: VERSION,
+        track: "stable",
+        machineId: `bench-${String(i).padStart(7, "0")}`,
+        bootId: "b",
+        oem: "qemu",
+        ping: { active: 1 },
+        updateCheck: {},
+        events: [],
+      },
+    ],
+  });
+}
+
+async function load(url: string, opts: { rate?: number }) {
+  const r = await autocannon({
+    url: `${url}/v1/update/`,
+    method: "POST",
+    connections: opts.rate ? Math.min(CONNECTIONS, 16) : CONNECTIONS,
+    duration: SECONDS,
+    overallRate: opts.rate,
+    headers: { "content-type": "text/xml" },
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          body: requestFor(Math.floor(Math.random() * INSTANCES)),
+        }),
+      },
+    ],
+  });
+  return {
+    rps: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+  };
+}
+
+/** Seed the app, package, channel, group and INSTANCES hosts straight into the database. */
+async function seed(url: string, token: string, database: string): Promise<void> {
+  const api = async (method: string, path: string, body: unknown) => {
+    const r = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (r.status >= 300) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
+  };
+  await api("POST", "/api/apps", { id: APP, name: "bench" });
+  await api("POST", `/api/apps/${APP}/packages`, {
+    version: VERSION,
+    url: "https://updates.example/bench/",
+    filename: "update.payload",
+    size: 1000,
+    sha256: "0".repeat(64),
+  });
+  await api("POST", `/api/apps/${APP}/channels`, { name: "stable", package: VERSION });
+  const g = await fetch(`${url}/api/apps/${APP}/groups`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "stable", channel: "stable" }),
+  });
+  const groupId = ((await g.json()) as { id: string }).id;
+  const { db, close } = await openDatabase(database);
+  const now = Date.now();
+  for (let start = 0; start < INSTANCES; start += 1000) {
+    const rows = [];
+    for (let i = start; i < Math.min(INSTANCES, start + 1000); i++) {
+      rows.push({
+        app_id: APP,
+        machine_id: `bench-${String(i).padStart(7, "0")}`,
+        alias: "",
+        ip: "127.0.0.1",
+        oem: "qemu",
+        oem_version: "",
+        version: VERSION,
+        track: "stable",
+        group_id: groupId,
+        status: InstanceStatus.Complete,
+        boot_id: "b",
+        version_before_update: null,
+        update_version: null,
+        update_granted_at: null,
+        error_code: null,
+        last_check_at: now,
+        created_at: now,
+      });
+    }
+    await db.insertInto("instances").values(rows).execute();
+  }
+  await close();
+}
+
+interface Row {
+  backend: string;
+  noop: { rps: number; p99: number };
+  server: { rps: number; p99: number; errors: number };
+  ratio: number;
+  atRate: { rate: number; p99: number; noopP99: number; errors: number };
+}
+
+async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
+  const dir = mkdtempSync("/var/tmp/server-bench-");
+  const pg = backend === "postgres" ? await startPostgres() : undefined;
+  try {
+    const database = pg ? await createDatabase(pg.url, "bench") : join(dir, "data", "slipway.db");
+    const port = await freePort();
+    const serveArgs = [
+      "serve",
+      "--data",
+      join(dir, "data"),
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--log-level",
+      "error",
+    ];
+    if (pg) serveArgs.push("--database", database);
+    let server = await spawnServer(bin, serveArgs, port);
+    const token = readFileSync(join(dir, "data", "admin-token"), "utf8").trim();
+    log(`${backend}: seeding ${INSTANCES} instances`);
+    await seed(server.url, token, database);
+    // Restart so the measured process starts clean (as after a deploy).
+    await server.stop();
+    server = await spawnServer(bin, serveArgs, port);
+    const noopPort = await freePort();
+    const noop = await spawnServer(
+      node,
+      [join(root, "bench/server/noop-server.ts"), String(noopPort)],
+      noopPort,
+    );
+    try {
+      await load(server.url, { rate: RATE }); // warm-up (JIT, caches)
+      log(`${backend}: max throughput, ${CONNECTIONS} connections, ${SECONDS}s each`);
+      const nMax = await load(noop.url, {});
+      const sMax = await load(server.url, {});
+      log(`${backend}: fixed rate ${RATE}/s`);
+      const nRate = await load(noop.url, { rate: RATE });
+      const sRate = await load(server.url, { rate: RATE });
+      return {
+        backend,
+        noop: { rps: nMax.rps, p99: nMax.p99 },
+        server: { rps: sMax.rps, p99: sMax.p99, errors: sMax.errors },
+        ratio: Math.round((sMax.rps / Math.max(1, nMax.rps)) * 100) / 100,
+        atRate: { rate: RATE, p99: sRate.p99, noopP99: nRate.p99, errors: sRate.errors },
+      };
+    } finally {
+      await noop.stop();
+      await server.stop();
+    }
+  } finally {
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const backends =
+  args.backend === "both"
+    ? (["sqlite", "postgres"] as const)
+    : [args.backend as "sqlite" | "postgres"];
+const rows: Row[] = [];
+for (const b of backends) rows.push(await benchBackend(b));
+if (args.json) {
+  process.stdout.write(
+    `${JSON.stringify({ instances: INSTANCES, seconds: SECONDS, rows }, null, 2)}\n`,
+  );
+} else {
+  process.stdout.write(
+    `update checks, ${INSTANCES} instances, ${SECONDS}s per run, ${CONNECTIONS} connections\n`,
+  );
+  for (const r of rows) {
+    process.stdout.write(
+      `${r.backend.padEnd(9)} server ${r.server.rps} req/s (p99 ${r.server.p99} ms, ${r.server.errors} errors) | no-op ${r.noop.rps} req/s (p99 ${r.noop.p99} ms) | ratio ${r.ratio}× | at ${r.atRate.rate}/s: p99 ${r.atRate.p99} ms (no-op ${r.atRate.noopP99} ms)\n`,
+    );
+  }
+}
