@@ -11,6 +11,12 @@ import { watchKey } from "./etcd-watch.ts";
 
 const repo = join(import.meta.dirname, "../..");
 let etcd: EtcdFixture;
+/**
+ * The host-side `slipway` (agent, update, lock: what the image bundle runs),
+ * on Node 24 from source; the full bin/slipway loads every command group and
+ * starts ~5x slower.
+ */
+const slipwayLock = [process.execPath, join(repo, "src/agent/bundle-main.ts")];
 
 before(async () => {
   etcd = await startEtcd();
@@ -72,8 +78,8 @@ test("a holder that dies keeps its place until `slipway lock unlock` frees it", 
   assert.equal(await other.lock("live-host"), false, "the dead host still holds the only place");
   const cli = (...args: string[]) =>
     spawnSync(
-      join(repo, "bin/slipway"),
-      ["lock", ...args, "--group", group, "--endpoints", etcd.url],
+      slipwayLock[0]!,
+      [...slipwayLock.slice(1), "lock", ...args, "--group", group, "--endpoints", etcd.url],
       {
         encoding: "utf8",
       },
@@ -93,8 +99,8 @@ test("a holder that dies keeps its place until `slipway lock unlock` frees it", 
 test("set-max and lock/unlock through the CLI; bad input exits 2", async () => {
   const run = (...args: string[]) =>
     spawnSync(
-      join(repo, "bin/slipway"),
-      ["lock", ...args, "--group", "cli", "--endpoints", etcd.url],
+      slipwayLock[0]!,
+      [...slipwayLock.slice(1), "lock", ...args, "--group", "cli", "--endpoints", etcd.url],
       {
         encoding: "utf8",
       },
