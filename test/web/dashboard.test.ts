@@ -33,8 +33,22 @@ describe("dashboard", { timeout: 120_000 }, () => {
     p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   /** Rounds of the simulated fleet: every host takes one step of update_engine's walk. */
-  const rounds = async (n: number) => {
-    for (let i = 0; i < n; i++) await fleet.round();
+  const rounds = async (n: number, f = fleet) => {
+    for (let i = 0; i < n; i++) {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("a fleet round took over 10 s: the Omaha endpoint hangs")),
+          10_000,
+        );
+      });
+      const stats = await Promise.race([f.round(), hung]).finally(() => clearTimeout(timer));
+      assert.equal(
+        stats.failures,
+        0,
+        `Omaha requests failed in a fleet round: ${JSON.stringify(stats)}`,
+      );
+    }
   };
 
   /** Wait until the page shows what the API says: hosts on the target version. */
@@ -49,6 +63,19 @@ describe("dashboard", { timeout: 120_000 }, () => {
       .locator('[data-testid="rollout"]')
       .page()
       .locator('.title-row [data-testid="rollout-state"]');
+
+  // The steps share one server, fleet and tab: after a failure the rest would only time out.
+  let failed = false;
+  const step = (name: string, fn: () => Promise<void>) =>
+    it(name, async (t) => {
+      if (failed) return t.skip("an earlier step failed");
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -108,7 +135,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await serve?.stop();
   });
 
-  it("refuses an unknown token and logs in with the admin token", async () => {
+  step("refuses an unknown token and logs in with the admin token", async () => {
     await page.goto(serve.url);
     await page.locator('input[name="token"]').waitFor();
     await shot("00-login");
@@ -127,7 +154,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("01-apps");
   });
 
-  it("shows a simulated rollout progressing on the group page", async () => {
+  step("shows a simulated rollout progressing on the group page", async () => {
     await rounds(1); // every host checks in; safe mode grants one
     await page.getByRole("link", { name: /E2E OS/ }).click();
     await page.getByTestId("group-prod").waitFor();
@@ -146,28 +173,33 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("03-first-host-installed");
   });
 
-  it("pauses the group from the UI; the API shows it paused and nothing more is granted", async () => {
-    await page.getByRole("button", { name: "Pause updates" }).click();
-    await page.locator('.title-row [data-state="paused"]').waitFor();
-    const g = await api<{ policy: { updatesEnabled: boolean } }>(
-      "GET",
-      `/api/apps/${APP}/groups/${groupId}`,
-    );
-    assert.equal(g.body.policy.updatesEnabled, false);
-    await rounds(2); // the first host reboots into 1.1.0; the others ask and are held
-    const r = await api<{ statuses: Record<string, number> }>(
-      "GET",
-      `/api/apps/${APP}/groups/${groupId}/rollout`,
-    );
-    assert.deepEqual(r.body.statuses, { complete: 1, "on-hold": HOSTS - 1 });
-    await expectProgress(1);
-    await page.getByRole("button", { name: "Resume updates" }).waitFor();
-    await page.locator('[data-testid="activity"] [data-class="rollout-paused"]').waitFor();
-    await page.locator('[data-testid="activity"] [data-class="rollout-first-complete"]').waitFor();
-    await shot("04-paused");
-  });
+  step(
+    "pauses the group from the UI; the API shows it paused and nothing more is granted",
+    async () => {
+      await page.getByRole("button", { name: "Pause updates" }).click();
+      await page.locator('.title-row [data-state="paused"]').waitFor();
+      const g = await api<{ policy: { updatesEnabled: boolean } }>(
+        "GET",
+        `/api/apps/${APP}/groups/${groupId}`,
+      );
+      assert.equal(g.body.policy.updatesEnabled, false);
+      await rounds(2); // the first host reboots into 1.1.0; the others ask and are held
+      const r = await api<{ statuses: Record<string, number> }>(
+        "GET",
+        `/api/apps/${APP}/groups/${groupId}/rollout`,
+      );
+      assert.deepEqual(r.body.statuses, { complete: 1, "on-hold": HOSTS - 1 });
+      await expectProgress(1);
+      await page.getByRole("button", { name: "Resume updates" }).waitFor();
+      await page.locator('[data-testid="activity"] [data-class="rollout-paused"]').waitFor();
+      await page
+        .locator('[data-testid="activity"] [data-class="rollout-first-complete"]')
+        .waitFor();
+      await shot("04-paused");
+    },
+  );
 
-  it("resumes from the UI and follows the rollout to the end", async () => {
+  step("resumes from the UI and follows the rollout to the end", async () => {
     await page.getByRole("button", { name: "Resume updates" }).click();
     await page.locator('.title-row [data-state="running"]').waitFor();
     await rounds(2); // the others are granted and start downloading
@@ -186,7 +218,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("06-complete");
   });
 
-  it("filters hosts by status and shows one host's history", async () => {
+  step("filters hosts by status and shows one host's history", async () => {
     const rows = page.locator('[data-testid="instances"] tbody tr');
     await page.selectOption('select[name="status-filter"]', "error");
     await page.getByText("No hosts match.").waitFor();
@@ -203,7 +235,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("07-host-history");
   });
 
-  it("shows a group halted by safe mode", async () => {
+  step("shows a group halted by safe mode", async () => {
     const canary = new Fleet({
       endpoint: `${serve.url}/v1/update/`,
       appId: APP,
@@ -213,7 +245,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
       rollbackRate: 1,
       idPrefix: "canary",
     });
-    for (let i = 0; i < 5; i++) await canary.round();
+    await rounds(5, canary);
     await page.goto(`${serve.url}/apps/${APP}`); // a deep link: served by the SPA fallback
     const card = page.getByTestId("group-canary");
     await card.locator('[data-state="halted"]').waitFor({ timeout: 10_000 });
@@ -226,35 +258,38 @@ describe("dashboard", { timeout: 120_000 }, () => {
     await shot("09-halted");
   });
 
-  it("shows reboot locks and tokens; an admin frees a stuck slot and makes a viewer token", async () => {
-    const take = await fetch(`${serve.url}/v1/pre-reboot`, {
-      method: "POST",
-      headers: { "fleet-lock-protocol": "true", "content-type": "application/json" },
-      body: JSON.stringify({ client_params: { id: "sim-000003", group: "default" } }),
-    });
-    assert.equal(take.status, 200, await take.text());
-    await page.getByRole("link", { name: /Tokens/ }).click();
-    const locks = page.getByTestId("fleetlock");
-    await locks.getByText("sim-000003").waitFor();
-    page.once("dialog", (d) => d.accept());
-    await locks.getByRole("button", { name: "Free" }).click();
-    await locks.getByText("0 / 1 used").waitFor();
-    const after = await api<{ name: string; holders: unknown[] }[]>("GET", "/api/fleetlock");
-    assert.deepEqual(after.body.find((g) => g.name === "default")?.holders, []);
+  step(
+    "shows reboot locks and tokens; an admin frees a stuck slot and makes a viewer token",
+    async () => {
+      const take = await fetch(`${serve.url}/v1/pre-reboot`, {
+        method: "POST",
+        headers: { "fleet-lock-protocol": "true", "content-type": "application/json" },
+        body: JSON.stringify({ client_params: { id: "sim-000003", group: "default" } }),
+      });
+      assert.equal(take.status, 200, await take.text());
+      await page.getByRole("link", { name: /Tokens/ }).click();
+      const locks = page.getByTestId("fleetlock");
+      await locks.getByText("sim-000003").waitFor();
+      page.once("dialog", (d) => d.accept());
+      await locks.getByRole("button", { name: "Free" }).click();
+      await locks.getByText("0 / 1 used").waitFor();
+      const after = await api<{ name: string; holders: unknown[] }[]>("GET", "/api/fleetlock");
+      assert.deepEqual(after.body.find((g) => g.name === "default")?.holders, []);
 
-    const tokens = page.getByTestId("tokens");
-    await tokens.locator('input[name="token-name"]').fill("e2e-viewer");
-    await tokens.locator('select[name="token-scope"]').selectOption("viewer");
-    await tokens.getByRole("button", { name: "Create token" }).click();
-    viewerToken = (
-      (await page.getByTestId("new-token").locator("code").textContent()) ?? ""
-    ).trim();
-    assert.match(viewerToken, /^slw_/);
-    await tokens.getByRole("cell", { name: "e2e-viewer" }).waitFor();
-    await shot("10-tokens-locks");
-  });
+      const tokens = page.getByTestId("tokens");
+      await tokens.locator('input[name="token-name"]').fill("e2e-viewer");
+      await tokens.locator('select[name="token-scope"]').selectOption("viewer");
+      await tokens.getByRole("button", { name: "Create token" }).click();
+      viewerToken = (
+        (await page.getByTestId("new-token").locator("code").textContent()) ?? ""
+      ).trim();
+      assert.match(viewerToken, /^slw_/);
+      await tokens.getByRole("cell", { name: "e2e-viewer" }).waitFor();
+      await shot("10-tokens-locks");
+    },
+  );
 
-  it("lets a viewer look but not change anything", async () => {
+  step("lets a viewer look but not change anything", async () => {
     await page.close();
     page = await browser.ctx.newPage(); // a new tab: its own sessionStorage, so logged out
     await page.goto(`${serve.url}/apps/${APP}/groups/${groupId}`);
@@ -305,7 +340,7 @@ describe("dashboard", { timeout: 120_000 }, () => {
     assert.equal(g.body.policy.updatesEnabled, true);
   });
 
-  it("edits packages and channels from the UI as an admin", async () => {
+  step("edits packages and channels from the UI as an admin", async () => {
     await page.getByRole("button", { name: "Log out" }).click();
     await page.fill('input[name="token"]', serve.adminToken);
     await page.click('button[type="submit"]');

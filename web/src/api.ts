@@ -140,7 +140,7 @@ export interface Client {
 export function client(token: string, onUnauthorized?: () => void): Client {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    let payload: BodyInit | undefined;
+    let payload: Blob | string | undefined;
     if (body instanceof Blob) {
       headers["content-type"] = "application/octet-stream";
       payload = body;
