@@ -86,6 +86,7 @@ export class Agent {
   private nextCheckAt: number | undefined;
   private busy: Promise<void> | undefined;
   private reboot: RebootTask | undefined;
+  private cancelRetry: (() => void) | undefined;
   private stopped = false;
   readonly booted: SlotName;
   readonly version: string;
@@ -193,6 +194,7 @@ export class Agent {
   stop(): void {
     this.stopped = true;
     this.cancelNext?.();
+    this.cancelRetry?.();
     this.reboot?.cancel();
   }
 
@@ -506,11 +508,19 @@ export class Agent {
       },
       utc: this.d.utc,
     });
+    const task = this.reboot;
     try {
-      const outcome = await this.reboot.run();
+      const outcome = await task.run();
       this.log(`reboot task: ${outcome}`);
     } catch (err) {
-      this.log(`reboot task failed: ${(err as Error).message}`);
+      // The reboot command failed: stay staged and try again later.
+      const wait = this.d.config.lockRetrySeconds * 1000;
+      this.log(`reboot failed (${(err as Error).message}); trying again in ${wait / 1000} s`);
+      this.cancelRetry = this.d.clock.schedule(wait, () => {
+        if (!this.stopped && this.reboot === task && this.state === "updated-need-reboot") {
+          void this.startReboot();
+        }
+      });
     }
   }
 
@@ -518,6 +528,7 @@ export class Agent {
   async reset(): Promise<void> {
     await this.idle();
     this.reboot?.cancel();
+    this.cancelRetry?.();
     this.reboot = undefined;
     const p = this.persisted.pending;
     if (p !== undefined && this.state === "updated-need-reboot") {

@@ -232,3 +232,36 @@ test("operator reset undoes a staged update; a failing health.d check blocks mar
     host.cleanup();
   }
 });
+
+test("a failed reboot command leaves the update staged and is retried", async () => {
+  const host = makeHost();
+  try {
+    installKey(host);
+    host.writeConf([
+      `SERVER=${omaha.url}/v1/update/`,
+      "REBOOT_STRATEGY=reboot",
+      "LOCK_RETRY_SECONDS=60",
+    ]);
+    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
+    let attempts = 0;
+    const h = makeAgent(host, {
+      extra: {
+        rebootNow: async () => {
+          attempts++;
+          if (attempts === 1) throw new Error("systemctl: connection refused");
+        },
+      },
+    });
+    await h.agent.start({ checkNow: true });
+    await h.clock.advance(0);
+    await until(() => attempts === 1, "the first reboot attempt");
+    await until(() => h.agent.currentState === "updated-need-reboot", "back to staged");
+    await h.clock.advance(59_000);
+    assert.equal(attempts, 1);
+    await h.clock.advance(1000);
+    await until(() => attempts === 2, "the retry");
+    assert.equal(h.agent.currentState, "rebooting");
+  } finally {
+    host.cleanup();
+  }
+});
