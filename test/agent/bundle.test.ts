@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -35,6 +35,13 @@ test("the agent bundle holds no server, build or VM code", () => {
   for (const heavy of ["kysely", "pg", "esbuild", "yaml", "react", "typescript"]) {
     assert.ok(!deps.has(heavy), `${heavy} is not in the agent bundle`);
   }
+});
+
+test("the bundle uses no Node 22+ API (the image runs Node 20)", () => {
+  const code = readFileSync(bundle, "utf8");
+  const newer =
+    /node:sqlite|Zstd(?:De)?[cC]ompress|Promise\.withResolvers|Array\.fromAsync|Object\.groupBy|Map\.groupBy|import\.meta\.(?:main|dirname|filename)|process\.getBuiltinModule|Iterator\.from|RegExp\.escape|Float16Array|URL\.parse\(|\bglobSync\b|fs\.glob\b/g;
+  assert.deepEqual([...new Set(code.match(newer) ?? [])], []);
 });
 
 test("the bundle runs on the image's Node 20: --help, and a daemon answering `update status`", async () => {
