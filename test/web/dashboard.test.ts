@@ -378,4 +378,16 @@ describe("dashboard", { timeout: 120_000 }, () => {
       .waitFor();
     await shot("13-new-target");
   });
+
+  step("logs the tab out when its token is revoked", async () => {
+    await page.getByRole("link", { name: /Tokens/ }).click();
+    const row = page.getByTestId("tokens").getByRole("row", { name: /initial-admin/ });
+    page.once("dialog", (d) => d.accept());
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("alert").filter({ hasText: "no longer accepts this token" }).waitFor();
+    await page.locator('input[name="token"]').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("slipway.session")), null);
+    assert.equal((await api("GET", "/api/apps")).status, 401);
+    await shot("14-revoked");
+  });
 });

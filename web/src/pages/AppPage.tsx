@@ -1,6 +1,5 @@
 /** One application: its groups (with rollout progress), channels, packages, hosts and activity. */
-import { useState } from "react";
-import { Link, useParams } from "wouter";
+import { Link, useLocation, useParams, useSearch } from "wouter";
 import { type App, type Channel, enc, type Group, type Rollout } from "../api.ts";
 import { ActivityFeed } from "../components/ActivityFeed.tsx";
 import { ChannelsEditor } from "../components/ChannelsEditor.tsx";
@@ -20,7 +19,11 @@ type Tab = (typeof TABS)[number];
 export function AppPage() {
   const { app: appId } = useParams<{ app: string }>();
   const { api } = useSession();
-  const [tab, setTab] = useState<Tab>("groups");
+  // The tab is in the URL (?tab=…) so a reload or a shared link opens the same one.
+  const [, navigate] = useLocation();
+  const asked = new URLSearchParams(useSearch()).get("tab");
+  const tab: Tab = TABS.find((t) => t === asked) ?? "groups";
+  const setTab = (t: Tab) => navigate(`/apps/${enc(appId)}?tab=${t}`, { replace: true });
   const app = usePoll(() => api.get<App>(`/api/apps/${enc(appId)}`), [api, appId], 0);
 
   return (
