@@ -42,6 +42,7 @@ export interface CreateOptions {
   /** Brotli quality of the full plan (default 6) and of delta streams (default 9). */
   fullQuality?: number;
   deltaQuality?: number;
+  /** Bytes per verified target chunk: 4 KiB … 8 MiB, default 4 MiB. */
   chunkSize?: number;
   onProgress?: (message: string) => void;
 }
@@ -164,6 +165,8 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
   if (opts.keys.length === 0) throw new InputError("at least one signing key is needed");
   const keys = opts.keys.map(loadPrivateKey);
   const chunkSize = opts.chunkSize ?? 4 * MiB;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 4096 || chunkSize > 8 * MiB)
+    throw new InputError(`chunk size ${chunkSize} is out of range (4 KiB to 8 MiB)`);
   const say = opts.onProgress ?? (() => {});
   const dst = readInput(opts.target, "target image");
   if (dst.length === 0) throw new InputError("target image is empty", { where: opts.target });

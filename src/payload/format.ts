@@ -197,7 +197,8 @@ export function validateManifest(raw: unknown, where: string): asserts raw is Ma
   const t = m.target;
   if (typeof t !== "object" || t === null || !isCount(t.size) || t.size === 0) bad("target size");
   if (typeof t.sha256 !== "string" || !HEX64.test(t.sha256)) bad("target sha256");
-  if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 16 << 20) bad("chunkSize");
+  // The apply engine holds three chunk-sized buffers: keep them inside the memory budget.
+  if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 8 << 20) bad("chunkSize");
   const nChunks = Math.ceil(t.size / m.chunkSize);
   if (!Array.isArray(m.chunks) || m.chunks.length !== nChunks) bad("chunk count");
   for (const c of m.chunks) if (typeof c !== "string" || !HEX64.test(c)) bad("chunk hash");
