@@ -362,11 +362,14 @@ export class Agent {
       const offered = uc.status === "ok" && m ? m.version : undefined;
       if (
         offered === undefined ||
-        compareVersions(offered, this.version) <= 0 ||
+        // The server owns policy (a channel may roll back): take any other version.
+        offered === this.version ||
         this.persisted.failedVersions.includes(offered)
       ) {
         this.info.lastCheckResult =
-          offered === undefined ? "no update" : `not taking ${offered} (failed here or not newer)`;
+          offered === undefined
+            ? "no update"
+            : `not taking ${offered} (already running it, or it failed to boot here)`;
         this.fire("no-update", this.info.lastCheckResult);
         this.scheduleCheck(this.schedule.afterSuccess(uc.pollInterval));
         return;
