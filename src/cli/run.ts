@@ -3,6 +3,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
+import { prepareRunProvisioning } from "../vm/harness/run-provisioning.ts";
 import { type Accel, parseSize, startQemu } from "../vm/qemu.ts";
 
 interface RunOptions {
@@ -17,6 +18,8 @@ interface RunOptions {
   artifact: string;
   forward: string[];
   ignition?: string;
+  config?: string;
+  ssh?: boolean;
 }
 
 /** BUILD (a version or build directory) or DISK (an image file) → the disk image path. */
@@ -83,6 +86,8 @@ export function register(program: Command): void {
       [],
     )
     .option("--ignition <file>", "Ignition config passed through QEMU fw_cfg")
+    .option("--config <file>", "Slipway YAML or #cloud-config, rendered to Ignition (fw_cfg)")
+    .option("--ssh", "add a throwaway ssh key for root, forward a free 127.0.0.1 port to port 22")
     .action(async (target: string | undefined, o: RunOptions) => {
       if (!["tcg", "kvm", "auto"].includes(o.accel))
         throw new InputError(`--accel must be tcg, kvm or auto, got ${o.accel}`);
@@ -98,10 +103,14 @@ export function register(program: Command): void {
       });
       if (o.ignition && !existsSync(o.ignition))
         throw new InputError("Ignition config not found", { where: o.ignition });
+      if (o.config && !existsSync(o.config))
+        throw new InputError("config not found", { where: o.config });
       const disk = resolveDisk(target, o.buildsDir, o.artifact);
       const toLog = o.consoleLog !== undefined;
       if (toLog) process.stderr.write(`slipway: booting ${disk}; console → ${o.consoleLog}\n`);
       else process.stderr.write(`slipway: booting ${disk} (Ctrl-A X quits)\n`);
+      const prov = await prepareRunProvisioning(o);
+      if (prov.sshCommand) process.stderr.write(`slipway: once booted: ${prov.sshCommand}\n`);
       const vm = await startQemu({
         disk,
         firmware: o.bios ? "bios" : "uefi",
@@ -112,8 +121,13 @@ export function register(program: Command): void {
         accel: o.accel as Accel,
         console: toLog ? "capture" : "terminal",
         consoleLog: o.consoleLog,
-        hostForwards: forwards,
-        fwCfg: o.ignition ? [{ name: "opt/com.coreos/config", file: o.ignition }] : [],
+        hostForwards: [...forwards, ...(prov.forward ? [prov.forward] : [])],
+        fwCfg: prov.ignitionFile
+          ? [{ name: "opt/com.coreos/config", file: prov.ignitionFile }]
+          : [],
+      }).catch(async (e) => {
+        await prov.cleanup();
+        throw e;
       });
       const stop = () => void vm.shutdown(30_000);
       process.once("SIGINT", stop);
@@ -121,6 +135,7 @@ export function register(program: Command): void {
       const r = await vm.exited;
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
+      await prov.cleanup();
       if (r.code !== 0 && r.signal === null) process.exitCode = 1;
     });
 }

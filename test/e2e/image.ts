@@ -33,7 +33,7 @@ import { placeFiles } from "../../src/provision/placed.ts";
 
 const CACHE = process.env.SLIPWAY_TEST_CACHE ?? "/var/tmp/slipway-test-cache";
 const DEV_ROOTFS = "/var/tmp/slipway-dev/rootfs-base";
-const FIXTURE_VERSION = "1";
+const FIXTURE_VERSION = "2";
 const EXTRA_PACKAGES = ["openssh-server"];
 const BASE_PACKAGES =
   "systemd,systemd-sysv,systemd-repart,udev,dbus,linux-image-amd64,dracut,dracut-core,erofs-utils,kmod,e2fsprogs,iproute2,zstd";
@@ -42,6 +42,22 @@ const SSHD_CONF = `# Ignition writes keys to ~/.ssh/authorized_keys.d/ignition.
 AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys.d/*
 PasswordAuthentication no
 UseDNS no
+`;
+
+/**
+ * Test-only dracut module: error-level journal messages of the initrd on the console, so a
+ * failed first boot shows Ignition's own reason there (the harness reads nothing else when the
+ * boot stops). Belongs in the provisioning glue module eventually.
+ */
+const CONSOLE_MODULE = "slipway-e2e-console";
+const CONSOLE_MODULE_SETUP = `#!/bin/bash
+check() { return 255; }
+depends() { echo systemd; }
+install() {
+    mkdir -p "$initdir/etc/systemd/journald.conf.d"
+    printf '[Journal]\\nForwardToConsole=yes\\nMaxLevelConsole=err\\n' \\
+        > "$initdir/etc/systemd/journald.conf.d/50-slipway-console.conf"
+}
 `;
 
 const DHCP_NETWORK = `[Match]
@@ -125,7 +141,7 @@ async function build(log: (l: string) => void): Promise<string> {
         sizes: { espMiB: 64, usrMiB: 640, rootMiB: 384, oemMiB: 16, oemConfigMiB: 8 },
         seed: `e2e-${key}`,
         compression: "uncompressed",
-        extraDracutModules: prov.dracutModules,
+        extraDracutModules: [...prov.dracutModules, CONSOLE_MODULE],
         log,
       });
       await addFirstbootStamp(result.path);
@@ -171,6 +187,13 @@ async function aptInstall(tree: string, packages: string[], log: (l: string) => 
 
 async function customize(tree: string, glue: ReturnType<typeof initrdProvisioning>["files"]) {
   placeFiles(tree, glue);
+  placeFiles(tree, [
+    {
+      path: `usr/lib/dracut/modules.d/99${CONSOLE_MODULE}/module-setup.sh`,
+      mode: 0o755,
+      contents: CONSOLE_MODULE_SETUP,
+    },
+  ]);
   await mkdir(join(tree, "etc/ssh/sshd_config.d"), { recursive: true });
   await writeFile(join(tree, "etc/ssh/sshd_config.d/50-slipway.conf"), SSHD_CONF);
   await mkdir(join(tree, "etc/systemd/network"), { recursive: true });
@@ -183,7 +206,12 @@ async function customize(tree: string, glue: ReturnType<typeof initrdProvisionin
   ]);
   await writeFile(join(tree, "etc/hostname"), "slipway-e2e\n");
   // Fast, quiet first boot: no login prompt on the serial console, no wait-online stall.
-  for (const unit of ["serial-getty@ttyS0.service", "systemd-networkd-wait-online.service"]) {
+  // Host keys come from the package's postinst; regenerating them costs minutes under TCG.
+  for (const unit of [
+    "serial-getty@ttyS0.service",
+    "systemd-networkd-wait-online.service",
+    "sshd-keygen.service",
+  ]) {
     const p = join(tree, "etc/systemd/system", unit);
     await rm(p, { force: true });
     await runTool("ln", ["-s", "/dev/null", p]);

@@ -69,10 +69,11 @@ export const CONSOLE_CHECKS: readonly ConsoleCheck[] = [
     describe: "oom-killer",
   },
   {
-    // Before "failed-unit": an Ignition stage's failure ends the first boot.
+    // Before "failed-unit": an Ignition stage's failure ends the first boot. systemd shortens
+    // long unit names on the console ("ignition-fetch-off…service"), so match the prefix.
     id: "ignition-failed",
     fatal: true,
-    pattern: /Failed to start ignition-[a-z-]+\.service|\bignition\[\d+\]: .*CRITICAL/,
+    pattern: /Failed to start ignition-|\bignition\[\d+\]: .*CRITICAL/,
     describe: "Ignition failed",
   },
   {

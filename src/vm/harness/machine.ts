@@ -45,6 +45,9 @@ export interface VmOptions {
 /** A kernel starting: counts boots (an unasked-for second one means the first failed). */
 const KERNEL_START = /^\[\s*0\.0+\] Linux version /;
 
+/** How long to keep reading the console after a fatal finding before giving the reason. */
+const FATAL_GRACE_MS = 3_000;
+
 export interface SystemState {
   /** `systemctl is-system-running --wait` output: running, degraded, … */
   state: string;
@@ -133,7 +136,9 @@ export class TestVm {
       stop = rej;
     });
     stopped.catch(() => undefined);
-    const onFatal = (f: ConsoleFinding) => stop?.(new BootStopped(this.stopReason(f)));
+    // The guest's own explanation (e.g. Ignition's message) may trail the line that was fatal.
+    const onFatal = (f: ConsoleFinding) =>
+      setTimeout(() => stop?.(new BootStopped(this.stopReason(f))), FATAL_GRACE_MS);
     if (this.fatal) onFatal(this.fatal);
     this.fatalWaiters.add(onFatal);
     void qemu.exited.then((r) =>

@@ -24,11 +24,13 @@ export interface PreparedIgnition {
   harnessKey: boolean;
 }
 
+/** `publicKey` undefined: render only (the placeholder must then not be used). */
 export function prepareIgnition(
   source: { configFile?: string; ignitionFile?: string },
-  publicKey: string,
+  publicKey: string | undefined,
 ): PreparedIgnition {
-  const substitute = (t: string) => t.replaceAll(PUBKEY_PLACEHOLDER, publicKey);
+  const substitute = (t: string) =>
+    publicKey === undefined ? t : t.replaceAll(PUBKEY_PLACEHOLDER, publicKey);
   if (source.ignitionFile) {
     return { text: substitute(readFileSync(source.ignitionFile, "utf8")), harnessKey: false };
   }
@@ -44,6 +46,7 @@ export function prepareIgnition(
     }
     config = r.config;
   }
+  if (publicKey === undefined) return { text: ignitionJson(config), harnessKey: false };
   return { text: ignitionJson(withRootKey(config, publicKey)), harnessKey: true };
 }
 
