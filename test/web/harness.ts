@@ -67,6 +67,9 @@ export async function startServe(): Promise<Serve> {
     err += b;
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // Never leave a server behind, even when the test runner is stopped mid-test.
+  const orphanGuard = () => child.kill("SIGKILL");
+  process.once("exit", orphanGuard);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`slipway serve did not start:\n${out}${err}`)),
@@ -93,6 +96,7 @@ export async function startServe(): Promise<Serve> {
     dataDir,
     stderr: () => err,
     async stop() {
+      process.off("exit", orphanGuard);
       if (child.exitCode === null) {
         child.kill("SIGTERM");
         const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
