@@ -5,7 +5,8 @@
  * stopped instead of starting over.
  */
 import { basename, join } from "node:path";
-import { applyPayload, verifyPayload } from "../payload/index.ts";
+import { applyPayload } from "../payload/apply.ts";
+import { verifyPayload } from "../payload/verify.ts";
 import { type PayloadEngine, PayloadVerifyError } from "./payload-port.ts";
 
 export function payloadLibraryEngine(opts: { journalDir: string }): PayloadEngine {
