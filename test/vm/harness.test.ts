@@ -1,6 +1,7 @@
 /** The harness without VMs: console checks, scenario metadata, Ignition preparation, reports. */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -17,6 +18,7 @@ import {
   withRootKey,
 } from "../../src/vm/harness/provision.ts";
 import { junitXml, makeReport, writeReports } from "../../src/vm/harness/report.ts";
+import { prepareRunProvisioning } from "../../src/vm/harness/run-provisioning.ts";
 import { judge, type TestResult } from "../../src/vm/harness/runner.ts";
 import { discoverScenarios, namePredicate, parseScenario } from "../../src/vm/harness/scenario.ts";
 
@@ -314,4 +316,31 @@ test("report.json and JUnit XML", async () => {
   assert.ok(cases[2]!.error);
   assert.equal(cases[3]!.failure, undefined);
   assert.match(String(cases[3]!["system-out"]), /Ignition: z/);
+});
+
+test("slipway run provisioning: --config rendered, --ssh adds a key, a port and the command", {
+  skip: spawnSync("sh", ["-c", "command -v ssh-keygen"]).status !== 0,
+}, async () => {
+  const yaml = join(E2E, "provision-yaml/config.yaml");
+  const plain = await prepareRunProvisioning({ config: yaml });
+  const rendered = JSON.parse(readFileSync(plain.ignitionFile!, "utf8"));
+  assert.equal(rendered.ignition.version, "3.3.0");
+  assert.equal(plain.forward, undefined);
+  await plain.cleanup();
+  assert.ok(!existsSync(plain.ignitionFile!));
+
+  const ssh = await prepareRunProvisioning({ ssh: true });
+  const cfg = JSON.parse(readFileSync(ssh.ignitionFile!, "utf8"));
+  const rootKeys = cfg.passwd.users[0].sshAuthorizedKeys as string[];
+  assert.match(rootKeys[0]!, /^ssh-ed25519 \S+ slipway-test$/);
+  assert.equal(ssh.forward!.guestPort, 22);
+  assert.ok(ssh.forward!.hostPort > 0);
+  assert.match(ssh.sshCommand!, new RegExp(`-p ${ssh.forward!.hostPort} .*root@127\\.0\\.0\\.1$`));
+  await ssh.cleanup();
+
+  await assert.rejects(prepareRunProvisioning({ config: yaml, ignition: yaml }), /not both/);
+  const raw = join(work, "not-json.ign");
+  writeFileSync(raw, "{");
+  await assert.rejects(prepareRunProvisioning({ ignition: raw, ssh: true }), /needs a JSON/);
+  assert.deepEqual(Object.keys(await prepareRunProvisioning({})), ["cleanup"]);
 });
