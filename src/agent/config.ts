@@ -76,6 +76,8 @@ const KNOWN_KEYS = new Set([
   "SERVER",
   "GROUP",
   "APP_ID",
+  // Spelling the image builder writes (src/build/image-files.ts).
+  "APPID",
   "REBOOT_STRATEGY",
   "REBOOT_WINDOW_START",
   "REBOOT_WINDOW_LENGTH",
@@ -149,21 +151,12 @@ export function configFromEntries(
       });
     }
   }
-  const strategyNeeds = (key: string, ok: boolean) => {
-    if (!ok) {
-      throw new InputError(`REBOOT_STRATEGY=${strategy} needs ${key}`, {
-        where: strategyRaw?.where ?? "REBOOT_STRATEGY",
-      });
-    }
-  };
-  if (strategy === "etcd-lock") strategyNeeds("ETCD_ENDPOINTS", etcdEndpoints.length > 0);
-  if (strategy === "fleetlock") strategyNeeds("FLEETLOCK_URL", !!get("FLEETLOCK_URL")?.value);
   const sources: Record<string, string> = {};
   for (const [k, { where }] of entries) sources[k] = where;
   return {
     server: get("SERVER")?.value || undefined,
     group,
-    appId: get("APP_ID")?.value || DEFAULT_APP_ID,
+    appId: get("APP_ID")?.value || get("APPID")?.value || DEFAULT_APP_ID,
     strategy,
     window,
     etcdEndpoints,
@@ -174,7 +167,7 @@ export function configFromEntries(
     bootTries: int(get("BOOT_TRIES"), 1, 1, 15),
     rebootWarnSeconds: int(get("REBOOT_WARN_SECONDS"), 300, 0, 86_400),
     lockRetrySeconds: int(get("LOCK_RETRY_SECONDS"), 60, 1, 86_400),
-    publicKey: join(root, get("PUBLIC_KEY")?.value || "/usr/share/slipway/update-key.pem"),
+    publicKey: join(root, get("PUBLIC_KEY")?.value || "/usr/share/slipway/update-signing.pem"),
     sources,
   };
 }

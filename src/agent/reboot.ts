@@ -5,6 +5,7 @@
  * time, then reboot. A lock that cannot be taken, or a lock service that
  * cannot be reached, means no reboot: try again later.
  */
+import { SlipwayError } from "../errors.ts";
 import { EtcdClient } from "../lock/etcd.ts";
 import { EtcdSemaphore } from "../lock/etcd-semaphore.ts";
 import { FleetLockClient } from "../lock/fleetlock.ts";
@@ -31,8 +32,19 @@ export async function lockForStrategy(
     case "off":
       return undefined;
     case "etcd-lock":
+      // A missing setting means "no reboot" (the caller retries), not a crash.
+      if (config.etcdEndpoints.length === 0) {
+        throw new SlipwayError("REBOOT_STRATEGY=etcd-lock needs ETCD_ENDPOINTS", {
+          where: config.sources.REBOOT_STRATEGY ?? "update.conf",
+        });
+      }
       return etcd().forHolder(holderId);
     case "fleetlock":
+      if (!config.fleetlockUrl) {
+        throw new SlipwayError("REBOOT_STRATEGY=fleetlock needs FLEETLOCK_URL", {
+          where: config.sources.REBOOT_STRATEGY ?? "update.conf",
+        });
+      }
       return new FleetLockClient({
         baseUrl: config.fleetlockUrl!,
         id: holderId,

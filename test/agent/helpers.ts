@@ -12,7 +12,7 @@ import type { HostFixture } from "./host-fixture.ts";
 import { keys } from "./payloads.ts";
 
 export function installKey(host: HostFixture): void {
-  writeFileSync(join(host.root, "usr/share/slipway/update-key.pem"), keys.publicPem);
+  writeFileSync(join(host.root, "usr/share/slipway/update-signing.pem"), keys.publicPem);
 }
 
 export interface Harness {

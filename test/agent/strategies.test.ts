@@ -102,6 +102,24 @@ test("etcd-lock with etcd unreachable: never reboots, keeps retrying", async () 
   assert.equal(await done, "cancelled");
 });
 
+test("etcd-lock or fleetlock without endpoints: never reboots, says what is missing", async () => {
+  for (const [strategy, missing] of [
+    ["etcd-lock", "ETCD_ENDPOINTS"],
+    ["fleetlock", "FLEETLOCK_URL"],
+  ]) {
+    const { t, clock, out, done } = task([`REBOOT_STRATEGY=${strategy}`, "LOCK_RETRY_SECONDS=30"]);
+    await pump(clock, 30_000, () => false, 3);
+    assert.equal(out.reboots, 0);
+    assert.ok(
+      out.logs.some((l) => l.includes(`needs ${missing}`)),
+      out.logs.join("\n"),
+    );
+    t.cancel();
+    await clock.advance(30_000);
+    assert.equal(await done, "cancelled");
+  }
+});
+
 test("best-effort: uses etcd when reachable, reboots without a lock when not", async () => {
   const withEtcd = task(["REBOOT_STRATEGY=best-effort", `ETCD_ENDPOINTS=${etcd.url}`, "GROUP=be"]);
   await pump(withEtcd.clock, 1000, () => withEtcd.out.reboots > 0);

@@ -29,8 +29,7 @@ test("update.conf: keys, quotes, comments, defaults and errors with file:line", 
     () => conf("\nREBOOT_STRATEGY=sometimes\n"),
     (e: Error) => e instanceof InputError && /update\.conf:2/.test(e.message),
   );
-  assert.throws(() => conf("REBOOT_STRATEGY=etcd-lock\n"), /needs ETCD_ENDPOINTS/);
-  assert.throws(() => conf("REBOOT_STRATEGY=fleetlock\n"), /needs FLEETLOCK_URL/);
+  assert.equal(conf("APPID=my-image\n").appId, "my-image", "the builder's spelling");
   assert.throws(() => conf("SERVR=x\n"), /unknown key SERVR/);
   assert.throws(() => conf("just words\n"), /update\.conf:1: expected KEY=value/);
   assert.throws(() => conf("BOOT_TRIES=99\n"), /1–15/);
