@@ -117,3 +117,42 @@ test("manual clock fires timers in order and only when time is advanced", async 
   assert.deepEqual(fired, [100, 200]);
   assert.equal(c.now(), 299);
 });
+
+test("the agent reads the update.conf and os-release the image builder writes", async () => {
+  const { osRelease, updateConf } = await import("../../src/build/image-files.ts");
+  const id = {
+    name: "web",
+    prettyName: "Web image",
+    version: "1.2.3",
+    buildId: "b1",
+    flavour: "prod" as const,
+    suite: "trixie",
+  };
+  for (const strategy of ["reboot", "etcd-lock", "best-effort", "off"] as const) {
+    const text = updateConf(
+      {
+        server: "http://updates.example/v1/update/",
+        group: "beta",
+        rebootStrategy: strategy,
+        rebootWindowStart: "Thu 23:00",
+        rebootWindowLength: "1h",
+      } as never,
+      id,
+    );
+    const c = configFromEntries(parseConfText(text, "/usr/share/slipway/update.conf"));
+    assert.equal(c.server, "http://updates.example/v1/update/");
+    assert.equal(c.group, "beta");
+    assert.equal(c.appId, "web");
+    assert.equal(c.strategy, strategy);
+    assert.deepEqual(c.window?.days, [4]);
+  }
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { readOsVersion } = await import("../../src/agent/bootstate.ts");
+  const dir = mkdtempSync("/var/tmp/slipway-agent-osrel-");
+  try {
+    writeFileSync(`${dir}/os-release`, osRelease(id, "13"));
+    assert.equal(readOsVersion(`${dir}/os-release`), "1.2.3");
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
