@@ -156,3 +156,20 @@ test("the agent reads the update.conf and os-release the image builder writes", 
     rmSync(dir, { recursive: true });
   }
 });
+
+test("the booted slot comes from GRUB's slipway.slot= (lowercase, as grub.cfg writes it)", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { bootedSlot } = await import("../../src/agent/bootstate.ts");
+  const dir = mkdtempSync("/var/tmp/slipway-agent-cmdline-");
+  try {
+    writeFileSync(
+      `${dir}/cmdline`,
+      "BOOT_IMAGE=/slipway/usr-b/vmlinuz root=PARTUUID=x slipway.slot=b mount.usr=PARTUUID=y\n",
+    );
+    assert.equal(bootedSlot(`${dir}/cmdline`), "B");
+    writeFileSync(`${dir}/cmdline`, "root=/dev/vda9 quiet\n");
+    assert.throws(() => bootedSlot(`${dir}/cmdline`), /no slipway\.slot=/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
