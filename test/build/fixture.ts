@@ -99,40 +99,55 @@ export function copyWorkDir(from: string, name: string): string {
   return dir;
 }
 
-async function fixtureKey(): Promise<string> {
+async function fixtureKey(workDir: string): Promise<string> {
   return hashJson({
-    example: await hashPath(EXAMPLE),
+    config: await hashPath(join(workDir, "slipway.yaml")),
+    work: await hashWorkInputs(workDir),
     build: await hashPath(join(REPO, "src/build")),
     boot: await hashPath(join(REPO, "src/boot")),
     disk: await hashPath(join(REPO, "src/disk")),
-    config: await hashPath(join(REPO, "src/config")),
+    configCode: await hashPath(join(REPO, "src/config")),
   }).slice(0, 16);
 }
 
 /** The example, built (once per change of its inputs or slipway's build code). */
 export async function exampleBuild(): Promise<ExampleBuild> {
-  const key = await fixtureKey();
-  const dir = join(TEST_CACHE, `example-${key}`);
-  const found = readMeta(join(dir, "builds/latest"));
-  if (found)
-    return {
-      workDir: dir,
-      configPath: join(dir, "slipway.yaml"),
-      buildDir: join(dir, "builds/latest"),
-      meta: found,
-    };
+  return await customBuild("example", () => {});
+}
 
-  const tmp = newWorkDir(`example-${key}.tmp`);
-  const r = slipway(["build", "--config", join(tmp, "slipway.yaml")]);
-  if (r.code !== 0) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw new Error(`building the example failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
+/**
+ * A variant of the example (e.g. the boot tests add a report unit through
+ * an overlay): `prepare` edits a fresh copy of examples/minimal-dev; the
+ * result is built once per change of that copy or of the build code and
+ * cached under TEST_CACHE/<name>-<key>. The stage cache is shared, so a
+ * variant costs only the stages its change reaches.
+ */
+export async function customBuild(
+  name: string,
+  prepare: (workDir: string) => void,
+): Promise<ExampleBuild> {
+  const staging = newWorkDir(`${name}-staging`);
+  try {
+    prepare(staging);
+    const key = await fixtureKey(staging);
+    const dir = join(TEST_CACHE, `${name}-${key}`);
+    const found = readMeta(join(dir, "builds/latest"));
+    if (found) return built(dir, found);
+    const r = slipway(["build", "--config", join(staging, "slipway.yaml")]);
+    if (r.code !== 0)
+      throw new Error(`building ${name} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+    pruneFixtures(name, dir);
+    const meta = readMeta(join(dir, "builds/latest"));
+    if (!meta) throw new Error(`no meta.json in ${dir}/builds/latest`);
+    return built(dir, meta);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
-  pruneFixtures(dir);
-  const meta = readMeta(join(dir, "builds/latest"));
-  if (!meta) throw new Error(`no meta.json in ${dir}/builds/latest`);
+}
+
+function built(dir: string, meta: BuildMeta): ExampleBuild {
   return {
     workDir: dir,
     configPath: join(dir, "slipway.yaml"),
@@ -141,10 +156,20 @@ export async function exampleBuild(): Promise<ExampleBuild> {
   };
 }
 
-/** Keep the two newest example builds; test work dirs older than an hour go. */
-function pruneFixtures(keep: string): void {
+/** Hash of a work dir's inputs: everything but outputs and the cache link. */
+async function hashWorkInputs(workDir: string): Promise<string> {
+  const parts: Record<string, string> = {};
+  for (const n of readdirSync(workDir).sort()) {
+    if (["cache", "builds", "tmp"].includes(n)) continue;
+    parts[n] = await hashPath(join(workDir, n));
+  }
+  return hashJson(parts);
+}
+
+/** Keep the two newest builds of a fixture; this file's test work dirs older than an hour go. */
+function pruneFixtures(name: string, keep: string): void {
   const entries = readdirSync(TEST_CACHE)
-    .filter((n) => n.startsWith("example-") && !n.includes(".tmp"))
+    .filter((n) => new RegExp(`^${name}-[0-9a-f]{16}$`).test(n))
     .map((n) => ({ n, t: statSync(join(TEST_CACHE, n)).mtimeMs }))
     .sort((a, b) => b.t - a.t);
   for (const e of entries.slice(2)) {
@@ -152,7 +177,7 @@ function pruneFixtures(keep: string): void {
     if (p !== keep) rmSync(p, { recursive: true, force: true });
   }
   // Only this file's own work dirs: the cache dir is shared with other test areas.
-  const mine = /^(example-[0-9a-f]+\.tmp|noop|overlay|fail|tools|badconfig|init|lockfile|convert)-/;
+  const mine = /^([a-z]+-staging|noop|overlay|fail|tools|badconfig|init|lockfile|convert)-/;
   for (const n of readdirSync(TEST_CACHE)) {
     const p = join(TEST_CACHE, n);
     if (!mine.test(n) || !existsSync(p)) continue;

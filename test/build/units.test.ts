@@ -1,11 +1,14 @@
 /** The build's pure parts: sysusers.d generation, lockfile pins, version numbering, package diffs, cache. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  truncateSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -14,6 +17,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { addBuild, nextDateVersion } from "../../src/build/builds-index.ts";
 import { StageCache } from "../../src/build/cache.ts";
+import { convertImage, formatExtension, type ImageFormat } from "../../src/build/formats.ts";
 import { hashJson, hashPath } from "../../src/build/hash.ts";
 import { MissingToolsError, missingTools, tool } from "../../src/build/host-tools.ts";
 import { osRelease, updateConf } from "../../src/build/image-files.ts";
@@ -266,5 +270,42 @@ describe("stage runner and cache", () => {
   it("hashes JSON canonically", () => {
     assert.equal(hashJson({ a: 1, b: [1, 2] }), hashJson({ b: [1, 2], a: 1 }));
     assert.notEqual(hashJson({ a: 1 }), hashJson({ a: 2 }));
+  });
+});
+
+describe("image formats", () => {
+  it("writes every format from a small raw disk", async () => {
+    const raw = join(tmp, "small.raw");
+    writeFileSync(raw, Buffer.alloc(1024 * 1024, 0xab));
+    truncateSync(raw, 8 * 1024 * 1024);
+    const expected: Record<string, string> = {
+      qcow2: "qcow2",
+      vmdk: "vmdk",
+      vhd: "vpc",
+      vhdx: "vhdx",
+      raw: "raw",
+    };
+    for (const [format, qemuName] of Object.entries(expected)) {
+      const out = join(tmp, `small.${formatExtension(format as ImageFormat)}`);
+      await convertImage(raw, out, format as ImageFormat);
+      const info = JSON.parse(
+        spawnSync(
+          "qemu-img",
+          // A fixed VHD is raw data plus a footer: name the format or it probes as raw.
+          ["info", "--output=json", ...(format === "vhd" ? ["-f", "vpc"] : []), out],
+          { encoding: "utf8" },
+        ).stdout,
+      ) as { format: string; "virtual-size": number };
+      assert.equal(info.format, qemuName, format);
+      assert.ok(info["virtual-size"] >= 8 * 1024 * 1024, format);
+    }
+    const gce = join(tmp, "small.tar.gz");
+    await convertImage(raw, gce, "gce");
+    const list = spawnSync("tar", ["-tvzf", gce], { encoding: "utf8" }).stdout;
+    assert.match(list, /\b8388608\b.*disk\.raw$/m, "one member disk.raw of the full size");
+    assert.deepEqual(
+      readdirSync(tmp).filter((n) => n.includes(".tmp-") || n.startsWith(".gce-")),
+      [],
+    );
   });
 });
