@@ -298,6 +298,13 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   const source = plan.source ? await open(opts.source!, "r") : undefined;
   let payloadBytesRead = opened.dataOffset;
   const inFlight: (Promise<unknown> | undefined)[] = [undefined, undefined];
+  let syncing: Promise<unknown> | undefined;
+  const waitSync = async () => {
+    const err = await syncing;
+    syncing = undefined;
+    if (err) throw err;
+  };
+  let sha: string | undefined;
   try {
     if (!(await fits(target, size, isFile)))
       throw new SlipwayError(`target is smaller than the image (${size} bytes)`, {
@@ -322,17 +329,23 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     };
     const scratch = Buffer.allocUnsafe(manifest.chunkSize);
     let sinceCheckpoint = 0;
+    // A checkpoint syncs in the background while the next chunks are built;
+    // the journal only claims chunks written before that sync began.
     const checkpoint = async (chunksDone: number) => {
       await settle(0);
       await settle(1);
-      await target.datasync();
-      writeJournal(journalPath, {
-        format: 1,
-        manifest: opened.manifestSha256,
-        plan: plan.id,
-        chunksDone,
-      });
+      await waitSync();
       sinceCheckpoint = 0;
+      syncing = target.datasync().then(
+        () =>
+          writeJournal(journalPath, {
+            format: 1,
+            manifest: opened.manifestSha256,
+            plan: plan.id,
+            chunksDone,
+          }),
+        (err: unknown) => err ?? new Error("sync failed"),
+      );
     };
     const total = size - Math.min(size, resumeAt * manifest.chunkSize);
     let done = 0;
@@ -403,19 +416,22 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         throw new InputError(`data blob ${bi} of plan ${plan.id} is corrupt`, { where });
       if (sinceCheckpoint >= checkpointBytes || end === n) await checkpoint(end);
     }
+    await settle(0);
+    await settle(1);
     if (isFile && (await target.stat()).size > size) await target.truncate(size);
+    // Success means the bytes on the target are right, whatever happened
+    // before (resumes included). Reading back overlaps the last sync.
+    sha = await hashRange(opts.target, size, (done) =>
+      opts.onProgress?.({ phase: "verify", done, total: size }),
+    );
+    await waitSync();
     await target.datasync();
   } finally {
-    // Never close the file under a write still in flight.
-    await Promise.all(inFlight);
+    // Never close the file under a write or sync still in flight.
+    await Promise.all([...inFlight, syncing]);
     await target.close();
     await source?.close();
   }
-
-  // Success means the bytes on the target are right, whatever happened before.
-  const sha = await hashRange(opts.target, size, (done) =>
-    opts.onProgress?.({ phase: "verify", done, total: size }),
-  );
   removeJournal(journalPath);
   if (sha !== manifest.target.sha256)
     throw new SlipwayError(
