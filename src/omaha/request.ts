@@ -9,7 +9,7 @@ import {
   intAttr,
   OmahaDecodeError,
   parseXml,
-  type XmlNode,
+  type XmlElement,
 } from "./xml.ts";
 
 const MAX_APPS = 16;
@@ -70,9 +70,8 @@ function encodeApp(app: RequestApp): string {
  * root or protocol, or missing required attributes; the caller answers those with a 400.
  */
 export function decodeRequest(xml: string): OmahaRequest {
-  const doc = parseXml(xml);
-  const root = child(doc, "request");
-  if (!root) throw new OmahaDecodeError("root element is not <request>");
+  const root = parseXml(xml);
+  if (root.name !== "request") throw new OmahaDecodeError("root element is not <request>");
   const protocol = attr(root, "protocol");
   if (protocol !== "3.0") throw new OmahaDecodeError(`unsupported protocol "${protocol ?? ""}"`);
   const appNodes = children(root, "app");
@@ -97,7 +96,7 @@ export function decodeRequest(xml: string): OmahaRequest {
   };
 }
 
-function decodeApp(node: XmlNode): RequestApp {
+function decodeApp(node: XmlElement): RequestApp {
   const appId = attr(node, "appid");
   if (!appId) throw new OmahaDecodeError("<app> without appid");
   const ping = child(node, "ping");
@@ -125,7 +124,7 @@ function decodeApp(node: XmlNode): RequestApp {
   };
 }
 
-function decodeEvent(node: XmlNode): RequestEvent {
+function decodeEvent(node: XmlElement): RequestEvent {
   const type = intAttr(node, "eventtype");
   const result = intAttr(node, "eventresult");
   if (type === undefined) throw new OmahaDecodeError("<event> without eventtype");

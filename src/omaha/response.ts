@@ -9,7 +9,6 @@ import type {
   UpdateCheckStatus,
 } from "./types.ts";
 import {
-  ATTR,
   attr,
   attrs,
   boolAttr,
@@ -18,8 +17,7 @@ import {
   intAttr,
   OmahaDecodeError,
   parseXml,
-  unescapeXml,
-  type XmlNode,
+  type XmlElement,
 } from "./xml.ts";
 
 export function encodeResponse(res: OmahaResponse): string {
@@ -94,9 +92,8 @@ function encodeManifest(m: ResponseManifest): string {
  * missing required part; a client treats that like a failed check.
  */
 export function decodeResponse(xml: string): OmahaResponse {
-  const doc = parseXml(xml);
-  const root = child(doc, "response");
-  if (!root) throw new OmahaDecodeError("root element is not <response>");
+  const root = parseXml(xml);
+  if (root.name !== "response") throw new OmahaDecodeError("root element is not <response>");
   const protocol = attr(root, "protocol");
   if (protocol !== "3.0") throw new OmahaDecodeError(`unsupported protocol "${protocol ?? ""}"`);
   const daystart = child(root, "daystart");
@@ -112,7 +109,7 @@ export function decodeResponse(xml: string): OmahaResponse {
   };
 }
 
-function decodeApp(node: XmlNode): ResponseApp {
+function decodeApp(node: XmlElement): ResponseApp {
   const appId = attr(node, "appid");
   if (!appId) throw new OmahaDecodeError("<app> without appid");
   const status = (attr(node, "status") ?? "ok") as AppStatus;
@@ -127,7 +124,7 @@ function decodeApp(node: XmlNode): ResponseApp {
   };
 }
 
-function decodeUpdateCheck(node: XmlNode): ResponseUpdateCheck {
+function decodeUpdateCheck(node: XmlElement): ResponseUpdateCheck {
   const status = attr(node, "status") as UpdateCheckStatus | undefined;
   if (!status) throw new OmahaDecodeError("<updatecheck> without status");
   const urlsNode = child(node, "urls");
@@ -160,7 +157,7 @@ const KNOWN_ACTION_ATTRS = new Set([
   "deadline",
 ]);
 
-function decodeManifest(node: XmlNode): ResponseManifest {
+function decodeManifest(node: XmlElement): ResponseManifest {
   const version = attr(node, "version");
   if (!version) throw new OmahaDecodeError("<manifest> without version");
   const packagesNode = child(node, "packages");
@@ -190,10 +187,8 @@ function decodeManifest(node: XmlNode): ResponseManifest {
       throw new OmahaDecodeError(`<action event="${event ?? ""}"> is not an Omaha action`);
     }
     const extra: Record<string, string> = {};
-    for (const [k, v] of Object.entries(a)) {
-      if (!k.startsWith(ATTR) || typeof v !== "string") continue;
-      const name = k.slice(ATTR.length);
-      if (!KNOWN_ACTION_ATTRS.has(name)) extra[name] = unescapeXml(v);
+    for (const [name, v] of a.attrs) {
+      if (!KNOWN_ACTION_ATTRS.has(name)) extra[name] = v;
     }
     const action: ResponseAction = {
       event,

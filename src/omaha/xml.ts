@@ -1,10 +1,11 @@
 /**
- * The XML layer of the Omaha codec: a strict, entity-free parse into plain objects and the
- * escaping our own encoder uses. DTDs are refused outright and no entity other than the five
- * predefined ones and numeric character references is expanded, so XXE and "billion laughs"
- * bodies cannot do anything.
+ * The XML layer of the Omaha codec: a small strict parser for the XML subset Omaha uses
+ * (elements, attributes, text, comments, processing instructions) and the escaping the
+ * encoder uses. DTDs and CDATA are refused outright; only the five predefined entities and
+ * numeric character references are resolved, so XXE and "billion laughs" bodies cannot do
+ * anything. Hand-written because it is the hot path of every update check (a general XML
+ * library cost ~10× more per request).
  */
-import { XMLParser, XMLValidator } from "fast-xml-parser";
 
 export class OmahaDecodeError extends Error {
   constructor(message: string) {
@@ -16,43 +17,149 @@ export class OmahaDecodeError extends Error {
 /** Limits that keep a hostile body from costing more than a real one. */
 export const MAX_XML_BYTES = 256 * 1024;
 const MAX_ATTRIBUTE_LENGTH = 4096;
+const MAX_DEPTH = 16;
+const MAX_ELEMENTS = 2000;
 
-export const ATTR = "@_";
+export interface XmlElement {
+  name: string;
+  /** Attribute values, entities already resolved. */
+  attrs: Map<string, string>;
+  children: XmlElement[];
+}
 
-/** Element names that may repeat; always parsed as arrays so shapes stay stable. */
-const REPEATED = new Set(["app", "event", "url", "package", "action"]);
+const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
+const SPACE = /[ \t\r\n]*/y;
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: ATTR,
-  processEntities: false,
-  htmlEntities: false,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  isArray: (name) => REPEATED.has(name),
-});
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
 
-export type XmlNode = Record<string, unknown>;
-
-/** Parse `text` into a tree; throws OmahaDecodeError for anything that is not plain XML. */
-export function parseXml(text: string): XmlNode {
+/** Parse `text` into its root element; throws OmahaDecodeError for anything not well-formed. */
+export function parseXml(text: string): XmlElement {
   if (text.length > MAX_XML_BYTES) {
     throw new OmahaDecodeError(`body is ${text.length} bytes, limit ${MAX_XML_BYTES}`);
   }
-  if (/<!DOCTYPE|<!ENTITY|<!\[CDATA\[/i.test(text)) {
-    throw new OmahaDecodeError("DTDs, entity declarations and CDATA are not accepted");
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const fail = (what: string): never => {
+    const line = text.slice(0, pos).split("\n").length;
+    throw new OmahaDecodeError(`malformed XML at line ${line}: ${what}`);
+  };
+  const skipSpace = () => {
+    SPACE.lastIndex = pos;
+    SPACE.test(text);
+    pos = SPACE.lastIndex;
+  };
+  const readName = (): string => {
+    NAME.lastIndex = pos;
+    const m = NAME.exec(text);
+    if (!m) return fail("expected a name");
+    pos = NAME.lastIndex;
+    return m[0];
+  };
+  const skipUntil = (end: string, what: string) => {
+    const i = text.indexOf(end, pos);
+    if (i < 0) fail(`unterminated ${what}`);
+    pos = i + end.length;
+  };
+  /** Comments, processing instructions and whitespace between elements. */
+  const skipMisc = (): void => {
+    for (;;) {
+      skipSpace();
+      if (text.startsWith("<?", pos)) skipUntil("?>", "processing instruction");
+      else if (text.startsWith("<!--", pos)) skipUntil("-->", "comment");
+      else return;
+    }
+  };
+
+  skipMisc();
+  if (text.startsWith("<!", pos)) fail("DTDs, entity declarations and CDATA are not accepted");
+  if (text[pos] !== "<") fail("no root element");
+
+  const stack: XmlElement[] = [];
+  let root: XmlElement | undefined;
+  let elements = 0;
+  while (pos < text.length) {
+    if (text.charCodeAt(pos) !== 0x3c /* < */) {
+      const next = text.indexOf("<", pos);
+      const end = next < 0 ? text.length : next;
+      const chunk = text.slice(pos, end);
+      if (stack.length === 0) {
+        if (chunk.trim() !== "") fail("text outside the root element");
+      } else if (chunk.includes("&")) {
+        unescapeXml(chunk, Number.POSITIVE_INFINITY);
+      }
+      pos = end;
+      continue;
+    }
+    if (text.startsWith("<!--", pos)) {
+      skipUntil("-->", "comment");
+      continue;
+    }
+    if (text.startsWith("<?", pos)) {
+      skipUntil("?>", "processing instruction");
+      continue;
+    }
+    if (text.startsWith("<!", pos)) fail("DTDs, entity declarations and CDATA are not accepted");
+    if (text.startsWith("</", pos)) {
+      pos += 2;
+      const name = readName();
+      skipSpace();
+      if (text[pos] !== ">") fail(`expected '>' after </${name}`);
+      pos++;
+      const open = stack.pop();
+      if (!open || open.name !== name) fail(`</${name}> does not close <${open?.name ?? ""}>`);
+      if (stack.length === 0) break;
+      continue;
+    }
+    if (root && stack.length === 0) fail("more than one root element");
+    pos++;
+    const el: XmlElement = { name: readName(), attrs: new Map(), children: [] };
+    if (++elements > MAX_ELEMENTS) fail(`more than ${MAX_ELEMENTS} elements`);
+    let selfClosing = false;
+    for (;;) {
+      const before = pos;
+      skipSpace();
+      const c = text[pos];
+      if (c === ">") {
+        pos++;
+        break;
+      }
+      if (c === "/" && text[pos + 1] === ">") {
+        pos += 2;
+        selfClosing = true;
+        break;
+      }
+      if (pos === before) fail(`expected whitespace, '>' or '/>' in <${el.name}>`);
+      const name = readName();
+      skipSpace();
+      if (text[pos] !== "=") fail(`attribute ${name} without a value`);
+      pos++;
+      skipSpace();
+      const quote = text[pos];
+      if (quote !== '"' && quote !== "'") fail(`attribute ${name}: value not quoted`);
+      const end = text.indexOf(quote!, pos + 1);
+      if (end < 0) fail(`attribute ${name}: unterminated value`);
+      const raw = text.slice(pos + 1, end);
+      if (raw.includes("<")) fail(`attribute ${name}: '<' in value`);
+      if (el.attrs.has(name)) fail(`attribute ${name} repeated`);
+      // Literal tabs/newlines normalise to spaces (XML attribute-value normalisation);
+      // character references to them survive.
+      el.attrs.set(name, unescapeXml(raw.replace(/[\t\n\r]/g, " "), MAX_ATTRIBUTE_LENGTH));
+      pos = end + 1;
+    }
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(el);
+    else root = el;
+    if (!selfClosing) {
+      stack.push(el);
+      if (stack.length > MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH}`);
+    } else if (stack.length === 0) break;
   }
-  const valid = XMLValidator.validate(text);
-  if (valid !== true) {
-    throw new OmahaDecodeError(`malformed XML at line ${valid.err.line}: ${valid.err.msg}`);
-  }
-  try {
-    return parser.parse(text) as XmlNode;
-  } catch (err) {
-    throw new OmahaDecodeError(`malformed XML: ${(err as Error).message}`);
-  }
+  if (!root || stack.length > 0)
+    return fail(`unclosed <${stack[stack.length - 1]?.name ?? "root"}>`);
+  skipMisc();
+  if (pos < text.length) fail("content after the root element");
+  return root;
 }
 
 const PREDEFINED: Record<string, string> = {
@@ -63,14 +170,14 @@ const PREDEFINED: Record<string, string> = {
   apos: "'",
 };
 
-/** Resolve the predefined entities and character references in an attribute value. */
-export function unescapeXml(raw: string): string {
-  if (raw.length > MAX_ATTRIBUTE_LENGTH) {
-    throw new OmahaDecodeError(`attribute value longer than ${MAX_ATTRIBUTE_LENGTH} characters`);
+/** Resolve the predefined entities and character references; anything else is an error. */
+export function unescapeXml(raw: string, maxLength = MAX_ATTRIBUTE_LENGTH): string {
+  if (raw.length > maxLength) {
+    throw new OmahaDecodeError(`attribute value longer than ${maxLength} characters`);
   }
   if (!raw.includes("&")) return raw;
-  return raw.replace(/&([^;]{0,10});?/g, (whole, name: string) => {
-    if (!whole.endsWith(";")) throw new OmahaDecodeError("bare '&' in attribute value");
+  return raw.replace(/&([^;&]{0,10})(;?)/g, (_whole, name: string, semi: string) => {
+    if (!semi) throw new OmahaDecodeError("bare '&' in XML text");
     const predefined = PREDEFINED[name];
     if (predefined !== undefined) return predefined;
     const num = /^#x([0-9a-fA-F]{1,6})$/.exec(name) ?? /^#([0-9]{1,7})$/.exec(name);
@@ -82,47 +189,53 @@ export function unescapeXml(raw: string): string {
   });
 }
 
+const ESCAPES: Record<string, string> = {
+  "<": "&lt;",
+  ">": "&gt;",
+  "&": "&amp;",
+  '"': "&quot;",
+  "'": "&apos;",
+  "\t": "&#9;",
+  "\n": "&#10;",
+  "\r": "&#13;",
+};
+
 export function escapeXml(value: string): string {
-  return value.replace(
-    /[<>&"']/g,
-    (c) =>
-      `&${c === "<" ? "lt" : c === ">" ? "gt" : c === "&" ? "amp" : c === '"' ? "quot" : "apos"};`,
-  );
+  return value.replace(/[<>&"'\t\n\r]/g, (c) => ESCAPES[c]!);
 }
 
-/** Read attribute `name` of `node` (unescaped), or undefined. */
-export function attr(node: XmlNode, name: string): string | undefined {
-  const v = node[ATTR + name];
-  if (v === undefined) return undefined;
-  if (typeof v !== "string") throw new OmahaDecodeError(`attribute ${name} is not text`);
-  return unescapeXml(v);
+/** Attribute `name` of `el`, or undefined. */
+export function attr(el: XmlElement, name: string): string | undefined {
+  return el.attrs.get(name);
 }
 
-/** Child element(s) `name` as a list of nodes (empty elements parse as ""). */
-export function children(node: XmlNode, name: string): XmlNode[] {
-  const v = node[name];
-  if (v === undefined) return [];
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((c) => (typeof c === "object" && c !== null ? (c as XmlNode) : {}));
+/** Child elements called `name`. */
+export function children(el: XmlElement, name: string): XmlElement[] {
+  return el.children.filter((c) => c.name === name);
 }
 
-export function child(node: XmlNode, name: string): XmlNode | undefined {
-  const list = children(node, name);
-  if (list.length > 1) throw new OmahaDecodeError(`more than one <${name}>`);
-  return list[0];
+/** The child element called `name`; more than one is an error. */
+export function child(el: XmlElement, name: string): XmlElement | undefined {
+  let found: XmlElement | undefined;
+  for (const c of el.children) {
+    if (c.name !== name) continue;
+    if (found) throw new OmahaDecodeError(`more than one <${name}>`);
+    found = c;
+  }
+  return found;
 }
 
 /** An integer attribute; throws when present but not a decimal integer. */
-export function intAttr(node: XmlNode, name: string): number | undefined {
-  const v = attr(node, name);
+export function intAttr(el: XmlElement, name: string): number | undefined {
+  const v = attr(el, name);
   if (v === undefined || v === "") return undefined;
   if (!/^-?\d{1,15}$/.test(v))
     throw new OmahaDecodeError(`attribute ${name}="${v}" is not an integer`);
   return Number(v);
 }
 
-export function boolAttr(node: XmlNode, name: string): boolean | undefined {
-  const v = attr(node, name);
+export function boolAttr(el: XmlElement, name: string): boolean | undefined {
+  const v = attr(el, name);
   if (v === undefined) return undefined;
   return v === "1" || v.toLowerCase() === "true";
 }

@@ -75,6 +75,14 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     metrics,
   });
   const fleetLock = new FleetLock(db, kind, o.fleetLockSlots ?? 1);
+  const flushTimer = setInterval(() => {
+    omaha.flushTouches().catch((err) => app.log.error({ err }, "writing last-check times failed"));
+  }, 1000);
+  flushTimer.unref();
+  app.addHook("onClose", async () => {
+    clearInterval(flushTimer);
+    await omaha.flushTouches();
+  });
 
   app.addHook("onResponse", async (req, reply) => {
     metrics.observe(

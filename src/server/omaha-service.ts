@@ -95,6 +95,11 @@ export class OmahaService {
     // the only connection.
     const group = await this.config.group(app.appId, (app.track ?? "").slice(0, MAX_FIELD));
     const channel = group?.channelId ? await this.config.channel(group.channelId) : null;
+    if (await this.#steadyState(app, machineId, ctx, now, group, channel)) {
+      if (app.ping) res.ping = { status: "ok" };
+      if (app.updateCheck) res.updateCheck = this.#noupdate();
+      return res;
+    }
     await db.transaction().execute(async (trx) => {
       const instance = await this.#upsertInstance(trx, app, machineId, ctx, now, group);
       for (const ev of app.events) {
@@ -108,6 +113,90 @@ export class OmahaService {
     return res;
   }
 
+  #noupdate(): ResponseUpdateCheck {
+    return { status: "noupdate", urls: [], pollInterval: this.#o.pollIntervalS };
+  }
+
+  /**
+   * The common case: a known host, nothing about it changed, no events, nothing to offer.
+   * Then the only write is its last-check time, which is batched (flushTouches) instead of a
+   * transaction per check. Returns false when the full path is needed.
+   */
+  async #steadyState(
+    app: RequestApp,
+    machineId: string,
+    ctx: RequestContext,
+    now: number,
+    group: GroupRef | null,
+    channel: ChannelTarget | null,
+  ): Promise<boolean> {
+    if (app.events.length > 0) return false;
+    const prev = await this.#o.db
+      .selectFrom("instances")
+      .selectAll()
+      .where("app_id", "=", app.appId)
+      .where("machine_id", "=", machineId)
+      .executeTakeFirst();
+    if (!prev || IN_PROGRESS.includes(prev.status)) return false;
+    const f = instanceFields(app, ctx, now, group, prev);
+    if (
+      f.version !== prev.version ||
+      f.track !== prev.track ||
+      f.group_id !== prev.group_id ||
+      f.boot_id !== prev.boot_id ||
+      f.ip !== prev.ip ||
+      f.alias !== prev.alias ||
+      f.oem !== prev.oem ||
+      f.oem_version !== prev.oem_version
+    ) {
+      return false;
+    }
+    if (app.updateCheck && group && channel && groupMatches(group, prev)) {
+      if (nextVersion(prev.version, channel) !== null) return false;
+    }
+    const key = `${app.appId}\u0000${machineId}`;
+    this.#touches.set(key, Math.max(now, this.#touches.get(key) ?? 0));
+    return true;
+  }
+
+  readonly #touches = new Map<string, number>();
+  #flushing: Promise<void> | null = null;
+
+  /** Write the batched last-check times (called every second and on shutdown). */
+  flushTouches(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    if (this.#touches.size === 0) return Promise.resolve();
+    const batch = new Map(this.#touches);
+    this.#touches.clear();
+    const byApp = new Map<string, { at: number; machines: string[] }>();
+    for (const [key, at] of batch) {
+      const [appId = "", machine = ""] = key.split("\u0000");
+      const e = byApp.get(appId) ?? { at: 0, machines: [] };
+      e.at = Math.max(e.at, at);
+      e.machines.push(machine);
+      byApp.set(appId, e);
+    }
+    this.#flushing = this.#o.db
+      .transaction()
+      .execute(async (trx) => {
+        for (const [appId, e] of byApp) {
+          for (let i = 0; i < e.machines.length; i += 500) {
+            await trx
+              .updateTable("instances")
+              .set({ last_check_at: e.at })
+              .where("app_id", "=", appId)
+              .where("machine_id", "in", e.machines.slice(i, i + 500))
+              .where("last_check_at", "<", e.at)
+              .execute();
+          }
+        }
+      })
+      .finally(() => {
+        this.#flushing = null;
+      });
+    return this.#flushing;
+  }
+
   async #upsertInstance(
     trx: Transaction<Database>,
     app: RequestApp,
@@ -116,25 +205,14 @@ export class OmahaService {
     now: number,
     group: GroupRef | null,
   ): Promise<InstanceTable> {
-    const track = (app.track ?? "").slice(0, MAX_FIELD);
     const prev = await trx
       .selectFrom("instances")
       .selectAll()
       .where("app_id", "=", app.appId)
       .where("machine_id", "=", machineId)
       .executeTakeFirst();
-    const version = (app.version ?? "").slice(0, MAX_FIELD);
-    const fields = {
-      alias: (app.machineAlias ?? prev?.alias ?? "").slice(0, MAX_FIELD),
-      ip: ctx.ip.slice(0, 64),
-      oem: (app.oem ?? prev?.oem ?? "").slice(0, MAX_FIELD),
-      oem_version: (app.oemVersion ?? prev?.oem_version ?? "").slice(0, MAX_FIELD),
-      version,
-      track,
-      group_id: group?.id ?? null,
-      boot_id: (app.bootId ?? "").slice(0, MAX_FIELD),
-      last_check_at: now,
-    };
+    const fields = instanceFields(app, ctx, now, group, prev);
+    const version = fields.version;
     if (!prev) {
       const row: InstanceTable = {
         app_id: app.appId,
@@ -415,6 +493,31 @@ export class OmahaService {
       },
     };
   }
+}
+
+function groupMatches(group: GroupRef, inst: InstanceTable): boolean {
+  return group.id === inst.group_id;
+}
+
+/** What a check says about its host (bounded lengths), as instance columns. */
+function instanceFields(
+  app: RequestApp,
+  ctx: RequestContext,
+  now: number,
+  group: GroupRef | null,
+  prev: InstanceTable | undefined,
+) {
+  return {
+    alias: (app.machineAlias ?? prev?.alias ?? "").slice(0, MAX_FIELD),
+    ip: ctx.ip.slice(0, 64),
+    oem: (app.oem ?? prev?.oem ?? "").slice(0, MAX_FIELD),
+    oem_version: (app.oemVersion ?? prev?.oem_version ?? "").slice(0, MAX_FIELD),
+    version: (app.version ?? "").slice(0, MAX_FIELD),
+    track: (app.track ?? "").slice(0, MAX_FIELD),
+    group_id: group?.id ?? null,
+    boot_id: (app.bootId ?? "").slice(0, MAX_FIELD),
+    last_check_at: now,
+  };
 }
 
 async function rolloutCounters(

@@ -172,10 +172,32 @@ test("hostile or broken bodies throw OmahaDecodeError", () => {
     "",
     `<request protocol="3.0">${"<app appid='a'/>".repeat(100)}</request>`,
     `<request protocol="3.0"><app appid="${"a".repeat(300_000)}"/></request>`,
+    `<request protocol="3.0"><app appid="a"></request></app>`,
+    `<request protocol="3.0"/><request protocol="3.0"/>`,
+    `text<request protocol="3.0"/>`,
+    `<request protocol=3.0/>`,
+    `<request protocol="3.0" protocol="3.0"/>`,
+    `<request protocol="3.0"x="1"/>`,
+    `<request protocol="3.0"><![CDATA[x]]></request>`,
+    `<request protocol="3.0">${"<a>".repeat(40)}${"</a>".repeat(40)}</request>`,
+    `<request protocol="3.0"><app appid="a<b"/></request>`,
+    `<request protocol="3.0">&bogus;</request>`,
   ];
   for (const body of bodies) {
     assert.throws(() => decodeRequest(body), OmahaDecodeError, body.slice(0, 80));
   }
+});
+
+test("comments, processing instructions and whitespace are fine; newlines in values survive via references", () => {
+  const req = decodeRequest(
+    `\ufeff<?xml version="1.0"?>\n<!-- hi -->\n<request protocol='3.0'><?pi x?><app appid="a&#10;b" machinealias="x\ny"><!-- c --></app></request>\n<!-- end -->\n`,
+  );
+  assert.equal(req.apps[0]!.appId, "a\nb");
+  assert.equal(req.apps[0]!.machineAlias, "x y");
+  const round = decodeRequest(
+    encodeRequest({ protocol: "3.0", apps: [{ appId: "t\tn\nr\r", events: [] }] }),
+  );
+  assert.equal(round.apps[0]!.appId, "t\tn\nr\r");
 });
 
 test("10,000 mutated bodies either decode or throw OmahaDecodeError, nothing else", () => {

@@ -6,10 +6,18 @@ import { test } from "node:test";
 const bench = new URL("../../bench/server/update-check.ts", import.meta.url).pathname;
 
 test("bench/server --smoke runs on SQLite and PostgreSQL and reports ratios", () => {
-  const r = spawnSync(process.execPath, [bench, "--smoke", "--json"], { encoding: "utf8", timeout: 180_000 });
+  const r = spawnSync(process.execPath, [bench, "--smoke", "--json"], {
+    encoding: "utf8",
+    timeout: 180_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as {
-    rows: { backend: string; ratio: number; server: { rps: number; errors: number }; atRate: { p99: number } }[];
+    rows: {
+      backend: string;
+      ratio: number;
+      server: { rps: number; errors: number };
+      atRate: { p99: number };
+    }[];
   };
   assert.deepEqual(
     report.rows.map((x) => x.backend),
