@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
+import { stopAllVms } from "../vm/harness/machine.ts";
 import { makeReport, writeReports } from "../vm/harness/report.ts";
 import { runScenarios } from "../vm/harness/runner.ts";
 import { discoverScenarios } from "../vm/harness/scenario.ts";
@@ -75,6 +76,13 @@ export function register(program: Command): void {
       const started = new Date();
       const say = (l: string) => process.stderr.write(`slipway test: ${l}\n`);
       say(`${scenarios.length} scenario(s) on ${disk}; output in ${outDir}`);
+      // Ctrl-C: no QEMU may outlive the run.
+      const interrupt = () => {
+        say("interrupted: stopping VMs");
+        void stopAllVms().then(() => process.exit(130));
+      };
+      process.once("SIGINT", interrupt);
+      process.once("SIGTERM", interrupt);
       const results = await runScenarios(scenarios, {
         disk,
         outDir,
@@ -83,6 +91,8 @@ export function register(program: Command): void {
         cpuBudget: positive(o.cpuBudget, "--cpu-budget"),
         log: say,
       });
+      process.off("SIGINT", interrupt);
+      process.off("SIGTERM", interrupt);
       const report = makeReport(
         disk,
         started,

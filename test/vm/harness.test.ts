@@ -93,8 +93,11 @@ test("the Ignition reason is Ignition's own message", () => {
     "[  20.5] ignition[312]: failed to acquire config: unexpected end of JSON input",
     "[  20.6] ignition[312]: CRITICAL : Ignition failed: unexpected end of JSON input",
   ];
-  assert.equal(ignitionReason(lines), "CRITICAL : Ignition failed: unexpected end of JSON input");
-  assert.equal(ignitionReason(lines.slice(0, 4)), "failed to fetch config: config is not valid");
+  assert.equal(
+    ignitionReason(lines),
+    "failed to fetch config: config is not valid; failed to acquire config: unexpected end of JSON input; Ignition failed: unexpected end of JSON input",
+  );
+  assert.equal(ignitionReason(lines.slice(0, 3)), "failed to fetch config: config is not valid");
   assert.equal(ignitionReason(["nothing here"]), undefined);
 });
 

@@ -124,13 +124,23 @@ export function checkConsole(
   return out;
 }
 
-/** Ignition's own words about why it stopped, from console lines (most specific first). */
+/**
+ * Ignition's own words about why it stopped, from console lines: its error lines in order
+ * (without the "CRITICAL :" level tag), at most three, joined with "; ".
+ */
 export function ignitionReason(lines: readonly string[]): string | undefined {
-  const ign = lines.map((l) => l.trim()).filter((l) => /\bignition\[\d+\]:/.test(l));
-  const pick =
-    ign.find((l) => /CRITICAL/.test(l)) ??
-    ign.find((l) => /\b(error|failed|invalid|unsupported|mismatch)\b/i.test(l));
-  return pick?.replace(/^.*?\bignition\[\d+\]:\s*/, "");
+  const errors: string[] = [];
+  for (const l of lines) {
+    const m = /\bignition\[\d+\]:\s*(.*)$/.exec(l.trim());
+    if (!m) continue;
+    const text = m[1]!.replace(/^CRITICAL\s*:\s*/, "").trim();
+    if (
+      /\b(error|failed|invalid|unsupported|mismatch|not valid)\b/i.test(text) &&
+      !errors.includes(text)
+    )
+      errors.push(text);
+  }
+  return errors.length > 0 ? errors.slice(0, 3).join("; ") : undefined;
 }
 
 /** One finding per line as people read it: `failed unit: "[FAILED] Failed to start x."`. */

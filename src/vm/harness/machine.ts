@@ -47,11 +47,28 @@ const KERNEL_START = /^\[\s*0\.0+\] Linux version /;
 
 /** How long to keep reading the console after a fatal finding before giving the reason. */
 const FATAL_GRACE_MS = 3_000;
+const IGNITION_GRACE_MS = 20_000;
 
 export interface SystemState {
   /** `systemctl is-system-running --wait` output: running, degraded, … */
   state: string;
   failedUnits: string[];
+}
+
+/** VMs still running, killed if the harness process ends (a crash must not leave QEMU behind). */
+const running = new Set<TestVm>();
+let exitHookInstalled = false;
+function killAllOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const vm of running) void vm.stop();
+  });
+}
+
+/** Stop every running test VM (for signal handlers). */
+export async function stopAllVms(): Promise<void> {
+  await Promise.all([...running].map((vm) => vm.stop()));
 }
 
 export class TestVm {
@@ -101,6 +118,8 @@ export class TestVm {
       fwCfg: o.ignitionFile ? [{ name: "opt/com.coreos/config", file: o.ignitionFile }] : [],
       extraArgs: o.extraDisks.flatMap((d) => ["-drive", `if=virtio,file=${d},format=qcow2`]),
     });
+    running.add(this);
+    killAllOnExit();
   }
 
   private onLine(line: string): void {
@@ -137,8 +156,19 @@ export class TestVm {
     });
     stopped.catch(() => undefined);
     // The guest's own explanation (e.g. Ignition's message) may trail the line that was fatal.
-    const onFatal = (f: ConsoleFinding) =>
-      setTimeout(() => stop?.(new BootStopped(this.stopReason(f))), FATAL_GRACE_MS);
+    // journald forwards Ignition's message to the console later than systemd's own line under
+    // load: wait for it a while when Ignition failed.
+    const onFatal = (f: ConsoleFinding) => {
+      const until =
+        Date.now() + (f.check === "ignition-failed" ? IGNITION_GRACE_MS : FATAL_GRACE_MS);
+      const tick = setInterval(() => {
+        const done = f.check === "ignition-failed" && ignitionReason(this.console) !== undefined;
+        if (done || Date.now() >= until) {
+          clearInterval(tick);
+          stop?.(new BootStopped(this.stopReason(f)));
+        }
+      }, 250);
+    };
     if (this.fatal) onFatal(this.fatal);
     this.fatalWaiters.add(onFatal);
     void qemu.exited.then((r) =>
@@ -264,6 +294,7 @@ export class TestVm {
   }
 
   async stop(): Promise<void> {
+    running.delete(this);
     if (this.qemu) await this.qemu.kill();
   }
 

@@ -115,6 +115,8 @@ export async function sshRun(
       clearTimeout(timer);
       res({ code: code ?? 255, stdout, stderr });
     });
+    // ssh may exit before reading its input (connection refused): not an error here.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }
