@@ -64,6 +64,17 @@ test("console checks find each kind of trouble and quote the line", () => {
     assert.equal(f.line, line);
     assert.equal(f.lineNo, 7);
   }
+  // systemd shortens long unit names on the console.
+  assert.equal(
+    checkConsoleLine("[FAILED] Failed to start ignition-fetch-off…service - Ignition.", 1)?.check,
+    "ignition-failed",
+  );
+  // Escapes left in the line (systemd's status output) do not reach the report.
+  const escaped = checkConsoleLine(
+    "\x1bM\x1b[K[\x1b[0;1;31mFAILED\x1b[0m] Failed to start x.service.",
+    1,
+  );
+  assert.equal(escaped?.line, "[FAILED] Failed to start x.service.");
   // Ordinary boot chatter is not trouble.
   for (const line of [
     "[    0.000000] Command line: BOOT_IMAGE=/x rd.shell=0 rd.emergency=reboot panic=10",

@@ -94,6 +94,14 @@ export interface ConsoleFinding {
   lineNo: number;
 }
 
+/** The line without escapes the runner leaves (e.g. ESC M from systemd's status) or controls. */
+export function printable(line: string): string {
+  return line
+    .replace(/\x1b\[[0-9;:?]*[A-Za-z]|\x1b[@-Z\\-_]/g, "")
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "")
+    .trim();
+}
+
 /**
  * Checks one line. `allow` lists patterns a scenario expects (e.g. its own failing unit in a
  * negative test); a matching line is not a finding.
@@ -103,7 +111,7 @@ export function checkConsoleLine(
   lineNo: number,
   allow: readonly RegExp[] = [],
 ): ConsoleFinding | undefined {
-  const text = line.trim();
+  const text = printable(line);
   for (const c of CONSOLE_CHECKS) {
     if (!c.pattern.test(text)) continue;
     if (allow.some((a) => a.test(text))) return undefined;
@@ -131,7 +139,7 @@ export function checkConsole(
 export function ignitionReason(lines: readonly string[]): string | undefined {
   const errors: string[] = [];
   for (const l of lines) {
-    const m = /\bignition\[\d+\]:\s*(.*)$/.exec(l.trim());
+    const m = /\bignition\[\d+\]:\s*(.*)$/.exec(printable(l));
     if (!m) continue;
     const text = m[1]!.replace(/^CRITICAL\s*:\s*/, "").trim();
     if (
