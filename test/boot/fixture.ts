@@ -42,6 +42,8 @@ export const REPORT_END = "SLIPWAY-REPORT-END";
 
 /** Printed to ttyS0 once boot has finished, then the machine powers off. */
 const REPORT_SCRIPT = `#!/bin/sh
+# Kernel messages on ttyS0 would cut into the report's lines.
+dmesg -n 1 2>/dev/null || true
 state=$(systemctl is-system-running --wait 2>/dev/null)
 {
 echo "${REPORT_BEGIN}"
@@ -277,7 +279,7 @@ export function parseReport(lines: string[]): BootReport {
   const failed: string[] = [];
   for (const l of lines.slice(begin + 1, end)) {
     // Kernel or getty output may share the line's start.
-    const m = /report ([a-z-]+)=(.*)$/.exec(l.trim());
+    const m = /report ([a-z-]+)=(.*)$/.exec(l.trim().replace(/\[\s*\d+\.\d+\] .*$/, ""));
     if (!m) continue;
     if (m[1] === "failed") failed.push(m[2]!);
     else r[m[1]!] = m[2]!;
