@@ -33,7 +33,7 @@ import { placeFiles } from "../../src/provision/placed.ts";
 
 const CACHE = process.env.SLIPWAY_TEST_CACHE ?? "/var/tmp/slipway-test-cache";
 const DEV_ROOTFS = "/var/tmp/slipway-dev/rootfs-base";
-const FIXTURE_VERSION = "2";
+const FIXTURE_VERSION = "3";
 const EXTRA_PACKAGES = ["openssh-server"];
 const BASE_PACKAGES =
   "systemd,systemd-sysv,systemd-repart,udev,dbus,linux-image-amd64,dracut,dracut-core,erofs-utils,kmod,e2fsprogs,iproute2,zstd";
@@ -47,7 +47,9 @@ UseDNS no
 /**
  * Test-only dracut module: error-level journal messages of the initrd on the console, so a
  * failed first boot shows Ignition's own reason there (the harness reads nothing else when the
- * boot stops). Belongs in the provisioning glue module eventually.
+ * boot stops). Debian's ignition-files.service runs Ignition with --log-to-stdout, which the
+ * journal files at "info": the drop-in raises that stage's output to "err" so it is forwarded
+ * too. Belongs in the provisioning glue module eventually.
  */
 const CONSOLE_MODULE = "slipway-e2e-console";
 const CONSOLE_MODULE_SETUP = `#!/bin/bash
@@ -57,6 +59,9 @@ install() {
     mkdir -p "$initdir/etc/systemd/journald.conf.d"
     printf '[Journal]\\nForwardToConsole=yes\\nMaxLevelConsole=err\\n' \\
         > "$initdir/etc/systemd/journald.conf.d/50-slipway-console.conf"
+    mkdir -p "$initdir/etc/systemd/system/ignition-files.service.d"
+    printf '[Service]\\nSyslogLevel=err\\n' \\
+        > "$initdir/etc/systemd/system/ignition-files.service.d/50-slipway-console.conf"
 }
 `;
 

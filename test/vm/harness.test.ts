@@ -110,6 +110,13 @@ test("the Ignition reason is Ignition's own message", () => {
   );
   assert.equal(ignitionReason(lines.slice(0, 3)), "failed to fetch config: config is not valid");
   assert.equal(ignitionReason(["nothing here"]), undefined);
+  // The summary is kept even after many detail lines (files stage logging to stdout).
+  const many = [1, 2, 3, 4].map((i) => `ignition[9]: op(${i}): [failed] writing file /x${i}`);
+  many.push("ignition[9]: CRITICAL : Ignition failed: hash verification failed (calculated a)");
+  assert.equal(
+    ignitionReason(many),
+    "op(1): [failed] writing file /x1; op(2): [failed] writing file /x2; Ignition failed: hash verification failed (calculated a)",
+  );
 });
 
 function scenarioDir(name: string, yaml: string, files: Record<string, string> = {}): string {

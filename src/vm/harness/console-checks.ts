@@ -133,8 +133,8 @@ export function checkConsole(
 }
 
 /**
- * Ignition's own words about why it stopped, from console lines: its error lines in order
- * (without the "CRITICAL :" level tag), at most three, joined with "; ".
+ * Ignition's own words about why it stopped, from console lines: its first error lines and its
+ * "Ignition failed: …" summary (without the "CRITICAL :" level tag), joined with "; ".
  */
 export function ignitionReason(lines: readonly string[]): string | undefined {
   const errors: string[] = [];
@@ -148,7 +148,11 @@ export function ignitionReason(lines: readonly string[]): string | undefined {
     )
       errors.push(text);
   }
-  return errors.length > 0 ? errors.slice(0, 3).join("; ") : undefined;
+  if (errors.length === 0) return undefined;
+  // "Ignition failed: …" sums up the chain; keep it, with the first two details before it.
+  const final = errors.find((e) => /^Ignition failed/.test(e));
+  const details = errors.filter((e) => e !== final).slice(0, final ? 2 : 3);
+  return [...details, ...(final ? [final] : [])].join("; ");
 }
 
 /** One finding per line as people read it: `failed unit: "[FAILED] Failed to start x."`. */
