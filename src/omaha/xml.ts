@@ -30,10 +30,6 @@ export interface XmlElement {
 const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
 const SPACE = /[ \t\r\n]*/y;
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-}
-
 /** Parse `text` into its root element; throws OmahaDecodeError for anything not well-formed. */
 export function parseXml(text: string): XmlElement {
   if (text.length > MAX_XML_BYTES) {

@@ -4,7 +4,7 @@
  * request is handled in one transaction that commits before the answer is sent, so an
  * acknowledged event is never lost.
  */
-import type { Kysely, Transaction } from "kysely";
+import type { CompiledQuery, Kysely, Transaction } from "kysely";
 import {
   ErrorCode,
   EventResult,
@@ -131,12 +131,19 @@ export class OmahaService {
     channel: ChannelTarget | null,
   ): Promise<boolean> {
     if (app.events.length > 0) return false;
-    const prev = await this.#o.db
+    // Compiled once: building and compiling the query cost more than running it.
+    this.#selectInstance ??= this.#o.db
       .selectFrom("instances")
       .selectAll()
-      .where("app_id", "=", app.appId)
-      .where("machine_id", "=", machineId)
-      .executeTakeFirst();
+      .where("app_id", "=", "")
+      .where("machine_id", "=", "")
+      .compile();
+    const prev = (
+      await this.#o.db.executeQuery<InstanceTable>({
+        ...this.#selectInstance,
+        parameters: [app.appId, machineId],
+      })
+    ).rows[0];
     if (!prev || IN_PROGRESS.includes(prev.status)) return false;
     const f = instanceFields(app, ctx, now, group, prev);
     if (
@@ -159,6 +166,7 @@ export class OmahaService {
     return true;
   }
 
+  #selectInstance: CompiledQuery<InstanceTable> | undefined;
   readonly #touches = new Map<string, number>();
   #flushing: Promise<void> | null = null;
 
@@ -473,7 +481,7 @@ export class OmahaService {
         packages: [
           {
             name: pkg.filename,
-            hash: pkg.sha1,
+            hash: pkg.sha1 || undefined,
             hashSha256: pkg.sha256,
             size: Number(pkg.size),
             required: true,

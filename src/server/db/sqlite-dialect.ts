@@ -23,19 +23,20 @@ export function openSqlite(path: string): { dialect: SqliteDialect; raw: Databas
   raw.exec("PRAGMA synchronous = NORMAL");
   raw.exec("PRAGMA foreign_keys = ON");
   raw.exec("PRAGMA busy_timeout = 5000");
-  const cache = new Map<string, StatementSync>();
+  const cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
   const database: SqliteDatabase = {
     close: () => raw.close(),
     prepare(sql: string): SqliteStatement {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = raw.prepare(sql);
+      let entry = cache.get(sql);
+      if (!entry) {
+        const stmt = raw.prepare(sql);
+        entry = { stmt, reader: stmt.columns().length > 0 };
         if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
-        cache.set(sql, stmt);
+        cache.set(sql, entry);
       }
-      const s = stmt;
+      const { stmt: s, reader } = entry;
       return {
-        reader: s.columns().length > 0,
+        reader,
         all: (params) => s.all(...bind(params)),
         run: (params) => {
           const r = s.run(...bind(params));
