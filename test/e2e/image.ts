@@ -233,7 +233,12 @@ async function addFirstbootStamp(disk: string): Promise<void> {
     // Menu entries run in a new GRUB context that sees only exported variables.
     const lines = [...firstbootGrubLines(), `export ${FIRSTBOOT_GRUB_VAR}`];
     cfg = `${cfg.slice(0, first)}${lines.join("\n")}\n\n${cfg.slice(first)}`;
-    cfg = cfg.replace(/^(\s*linux .*)$/gm, `$1 ${FIRSTBOOT_LINUX_ARG}`);
+    // The device timeout: on a loaded CI host under TCG, virtio disks have shown up after
+    // systemd's default 90 s and the boot went to emergency.
+    cfg = cfg.replace(
+      /^(\s*linux .*)$/gm,
+      `$1 systemd.default_device_timeout_sec=600 ${FIRSTBOOT_LINUX_ARG}`,
+    );
   }
   await mtoolsPut(esp, [
     [cfgPath, cfg],

@@ -12,6 +12,7 @@ import {
   checkConsoleLine,
   ignitionReason,
 } from "../../src/vm/harness/console-checks.ts";
+import { SHELL_HELPERS } from "../../src/vm/harness/helpers.ts";
 import {
   PUBKEY_PLACEHOLDER,
   prepareIgnition,
@@ -364,4 +365,19 @@ test("slipway run provisioning: --config rendered, --ssh adds a key, a port and 
   writeFileSync(raw, "{");
   await assert.rejects(prepareRunProvisioning({ ignition: raw, ssh: true }), /needs a JSON/);
   assert.deepEqual(Object.keys(await prepareRunProvisioning({})), ["cleanup"]);
+});
+
+test("shell helpers: valid sh; fail and assert_eq end the script with the reason", () => {
+  const helpers = join(work, "helpers.sh");
+  writeFileSync(helpers, SHELL_HELPERS);
+  assert.equal(spawnSync("sh", ["-n", helpers]).status, 0);
+  const run = (body: string) =>
+    spawnSync("sh", ["-e", "-c", `. "${helpers}"\n${body}`], { encoding: "utf8" });
+  const ok = run("assert_eq a a 'same'\necho reached");
+  assert.equal(ok.status, 0);
+  assert.equal(ok.stdout, "reached\n");
+  const bad = run("assert_eq 600 644 'mode of x'\necho not-reached");
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stdout, "");
+  assert.equal(bad.stderr, "FAIL: mode of x: expected '644', got '600'\n");
 });

@@ -31,7 +31,8 @@ vm_reboot() {
   while [ "$(date +%s)" -lt "$_end" ]; do
     _new=$($SLIPWAY_SSH -o ConnectTimeout=5 cat /proc/sys/kernel/random/boot_id 2>/dev/null) || _new=
     if [ -n "$_new" ] && [ "$_new" != "$_old" ]; then
-      _state=$(vm_ssh 'systemctl is-system-running --wait' 2>/dev/null)
+      # Non-zero unless "running": keep sh -e from ending the script here.
+      _state=$(vm_ssh 'systemctl is-system-running --wait' 2>/dev/null) || true
       case $_state in
         running) return 0 ;;
         degraded) fail "after reboot: system degraded: $(vm_ssh 'systemctl --failed --no-legend --plain' | awk '{print $1}' | tr '\\n' ' ')" ;;
