@@ -141,17 +141,19 @@ export function generateGrubConfig(opts: GrubConfigOptions): string {
     }
     lines.push("  fi", `  save_env ${k.tries}`, "fi");
   }
-  // Fall back to the other slot only when it is bootable itself.
+  // Fall back to the other slot only when it is bootable itself. Upstream
+  // GRUB takes `fallback` as an entry number only (ids work for `default`);
+  // the menu entries below are numbered in SLOTS order.
   lines.push("", `set default=usr-\${slot}`);
-  for (const s of SLOTS) {
+  SLOTS.forEach((s, index) => {
     const k = slotKeys(s);
     const id = s.toLowerCase();
     lines.push(
       `if [ "\${slot}" != ${id} -a "\${${k.priority}}" -gt 0 ]; then`,
-      `  if [ "\${${k.successful}}" = 1 -o "\${${k.tries}}" -gt 0 ]; then set fallback=usr-${id}; fi`,
+      `  if [ "\${${k.successful}}" = 1 -o "\${${k.tries}}" -gt 0 ]; then set fallback=${index}; fi`,
       "fi",
     );
-  }
+  });
   for (const s of SLOTS) {
     const id = s.toLowerCase();
     const dir = espSlotDir(s);

@@ -60,6 +60,14 @@ test("grub.cfg boots per-slot kernels with the layout's command line", () => {
   );
 });
 
+test("fallback names the other slot's entry by number (upstream GRUB has no ids there)", () => {
+  const cfg = generateGrubConfig(opts);
+  const entries = [...cfg.matchAll(/^menuentry "([^"]+)"/gm)].map((m) => m[1]);
+  assert.deepEqual(entries, ["Slipway USR-A", "Slipway USR-B"]);
+  assert.match(cfg, /if \[ "\$\{slot\}" != a [^\n]*\n {2}if [^\n]*then set fallback=0; fi/);
+  assert.match(cfg, /if \[ "\$\{slot\}" != b [^\n]*\n {2}if [^\n]*then set fallback=1; fi/);
+});
+
 test("tries are counted down 15→0 and saved before the kernel loads", () => {
   const cfg = generateGrubConfig(opts);
   for (let t = 1; t <= 15; t++) {
