@@ -65,6 +65,11 @@ test("console checks find each kind of trouble and quote the line", () => {
     assert.equal(f.line, line);
     assert.equal(f.lineNo, 7);
   }
+  // A starved emulated CPU trips the lockup detectors: recorded, but no failure under TCG.
+  const lockup = "[  161.09] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [systemd:1]";
+  assert.equal(checkConsoleLine(lockup, 1, [], "tcg")?.check, "soft-lockup");
+  assert.match(checkConsoleLine(lockup, 1, [], "tcg")!.ignored!, /TCG/);
+  assert.equal(checkConsoleLine(lockup, 1, [], "kvm")!.ignored, undefined);
   // systemd shortens long unit names on the console.
   assert.equal(
     checkConsoleLine("[FAILED] Failed to start ignition-fetch-off…service - Ignition.", 1)?.check,

@@ -8,6 +8,7 @@ export type ConsoleCheckId =
   | "kernel-panic"
   | "oops"
   | "kernel-bug"
+  | "soft-lockup"
   | "kernel-warning"
   | "emergency"
   | "segfault"
@@ -19,6 +20,8 @@ export interface ConsoleCheck {
   id: ConsoleCheckId;
   /** Boot cannot continue: stop waiting for ssh. */
   fatal: boolean;
+  /** Expected when an emulated CPU is starved by a busy host: recorded, not a failure under TCG. */
+  tcgNoise?: boolean;
   pattern: RegExp;
   describe: string;
 }
@@ -40,8 +43,15 @@ export const CONSOLE_CHECKS: readonly ConsoleCheck[] = [
     id: "kernel-bug",
     fatal: false,
     pattern:
-      /\bBUG: (kernel NULL pointer|unable to handle|soft lockup|scheduling while atomic|KASAN|sleeping function)/,
+      /\bBUG: (kernel NULL pointer|unable to handle|scheduling while atomic|KASAN|sleeping function)/,
     describe: "kernel BUG",
+  },
+  {
+    id: "soft-lockup",
+    fatal: false,
+    tcgNoise: true,
+    pattern: /\bBUG: soft lockup|rcu: INFO: rcu_\w+ (self-)?detected stall|rcu_\w+ detected stalls/,
+    describe: "soft lockup / RCU stall",
   },
   {
     id: "kernel-warning",
@@ -87,6 +97,8 @@ export const CONSOLE_CHECKS: readonly ConsoleCheck[] = [
 export interface ConsoleFinding {
   check: ConsoleCheckId;
   fatal: boolean;
+  /** Set when the finding does not fail the test (starved emulated CPU under TCG). */
+  ignored?: string;
   describe: string;
   /** The console line, cleaned of escapes and trimmed. */
   line: string;
@@ -110,12 +122,21 @@ export function checkConsoleLine(
   line: string,
   lineNo: number,
   allow: readonly RegExp[] = [],
+  accel: "tcg" | "kvm" = "kvm",
 ): ConsoleFinding | undefined {
   const text = printable(line);
   for (const c of CONSOLE_CHECKS) {
     if (!c.pattern.test(text)) continue;
     if (allow.some((a) => a.test(text))) return undefined;
-    return { check: c.id, fatal: c.fatal, describe: c.describe, line: text, lineNo };
+    const f: ConsoleFinding = {
+      check: c.id,
+      fatal: c.fatal,
+      describe: c.describe,
+      line: text,
+      lineNo,
+    };
+    if (c.tcgNoise && accel === "tcg") f.ignored = "emulated CPU starved by the host (TCG)";
+    return f;
   }
   return undefined;
 }

@@ -124,7 +124,8 @@ export class TestVm {
 
   private onLine(line: string): void {
     if (KERNEL_START.test(line)) this.boots++;
-    const f = checkConsoleLine(line, this.console.length, this.options.allowConsole);
+    const accel = this.qemu?.accel ?? "tcg";
+    const f = checkConsoleLine(line, this.console.length, this.options.allowConsole, accel);
     if (f) {
       this.findings.push(f);
       if (f.fatal && !this.fatal) {

@@ -166,7 +166,7 @@ export async function runScenario(
   }
   if (vm) {
     result.findings = vm.findings;
-    for (const f of vm.findings) {
+    for (const f of vm.findings.filter((x) => !x.ignored)) {
       const text = formatFinding(f);
       if (!failures.some((x) => x.includes(f.line))) failures.push(text);
     }
