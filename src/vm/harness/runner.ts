@@ -282,7 +282,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 /**
  * Run scenarios, at most `parallel` VMs at once and never more vCPUs than the budget (a
- * scenario asking for more than the whole budget runs alone). Results keep the input order.
+ * scenario asking for more than the whole budget runs alone). Longest timeouts start first;
+ * results keep the input order.
  */
 export async function runScenarios(scenarios: Scenario[], opts: RunOptions): Promise<TestResult[]> {
   await mkdir(opts.outDir, { recursive: true });
@@ -290,7 +291,10 @@ export async function runScenarios(scenarios: Scenario[], opts: RunOptions): Pro
   const parallel = Math.max(1, opts.parallel ?? budget);
   const key = await generateSshKey(opts.outDir);
   const results: TestResult[] = new Array(scenarios.length);
-  const queue = scenarios.map((s, i) => ({ s, i }));
+  // Longest first (by timeout): the run ends sooner than in name order.
+  const queue = scenarios
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => b.s.meta.timeout - a.s.meta.timeout);
   let running = 0;
   let cpusInUse = 0;
   await new Promise<void>((done) => {
