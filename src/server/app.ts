@@ -243,7 +243,10 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     });
     // Any admin write may change what update checks see: drop the cached configuration.
     scope.addHook("onSend", async (req, _reply, payload) => {
-      if (req.method !== "GET" && req.method !== "HEAD") omaha.config.clear();
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        omaha.config.clear();
+        omaha.forgetInstances();
+      }
       return payload;
     });
     const ctx: AdminContext = { db, kind, clock, dataDir: o.dataDir, fleetLock };
