@@ -243,10 +243,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     });
     // Any admin write may change what update checks see: drop the cached configuration.
     scope.addHook("onSend", async (req, _reply, payload) => {
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        omaha.config.clear();
-        omaha.forgetInstances();
-      }
+      if (req.method !== "GET" && req.method !== "HEAD") omaha.config.clear();
       return payload;
     });
     const ctx: AdminContext = { db, kind, clock, dataDir: o.dataDir, fleetLock };

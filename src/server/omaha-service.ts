@@ -39,8 +39,6 @@ export interface RequestContext {
 }
 
 const OMAHA_EPOCH_MS = Date.UTC(2007, 0, 1);
-const INSTANCE_CACHE_MS = 10_000;
-const INSTANCE_CACHE_MAX = 500_000;
 const MAX_FIELD = 256;
 
 export function groupPolicy(g: GroupTable): GroupPolicy {
@@ -102,7 +100,6 @@ export class OmahaService {
       if (app.updateCheck) res.updateCheck = this.#noupdate();
       return res;
     }
-    this.#instanceCache.delete(`${app.appId}\u0000${machineId}`);
     await db.transaction().execute(async (trx) => {
       const instance = await this.#upsertInstance(trx, app, machineId, ctx, now, group);
       for (const ev of app.events) {
@@ -141,22 +138,12 @@ export class OmahaService {
       .where("app_id", "=", "")
       .where("machine_id", "=", "")
       .compile();
-    const key = `${app.appId}\u0000${machineId}`;
-    const cached = this.#instanceCache.get(key);
-    let prev: InstanceTable | undefined;
-    if (cached && performance.now() - cached.at < INSTANCE_CACHE_MS) prev = cached.row;
-    else {
-      prev = (
-        await this.#o.db.executeQuery<InstanceTable>({
-          ...this.#selectInstance,
-          parameters: [app.appId, machineId],
-        })
-      ).rows[0];
-      if (prev) {
-        if (this.#instanceCache.size >= INSTANCE_CACHE_MAX) this.#instanceCache.clear();
-        this.#instanceCache.set(key, { at: performance.now(), row: prev });
-      }
-    }
+    const prev = (
+      await this.#o.db.executeQuery<InstanceTable>({
+        ...this.#selectInstance,
+        parameters: [app.appId, machineId],
+      })
+    ).rows[0];
     if (!prev || IN_PROGRESS.includes(prev.status)) return false;
     const f = instanceFields(app, ctx, now, group, prev);
     if (
@@ -174,22 +161,12 @@ export class OmahaService {
     if (app.updateCheck && group && channel && groupMatches(group, prev)) {
       if (nextVersion(prev.version, channel) !== null) return false;
     }
+    const key = `${app.appId}\u0000${machineId}`;
     this.#touches.set(key, Math.max(now, this.#touches.get(key) ?? 0));
     return true;
   }
 
   #selectInstance: CompiledQuery<InstanceTable> | undefined;
-  /**
-   * Recently read instance rows, for the steady-state decision only. A stale row can only
-   * lead to "noupdate" when nothing is on offer; any change (events, version, boot, group)
-   * or an offer takes the transactional path, which reads fresh and drops the entry.
-   */
-  readonly #instanceCache = new Map<string, { at: number; row: InstanceTable }>();
-
-  /** Forget cached instance rows (admin changes to instances). */
-  forgetInstances(): void {
-    this.#instanceCache.clear();
-  }
   readonly #touches = new Map<string, number>();
   #flushing: Promise<void> | null = null;
 
