@@ -31,6 +31,8 @@ import {
   planLayout,
 } from "../disk/layout.ts";
 import { SlipwayError } from "../errors.ts";
+import type { InitrdProvisioning } from "../provision/initrd.ts";
+import { placeFiles } from "../provision/placed.ts";
 import type { CustomizeOutput } from "./customize.ts";
 import { tool } from "./host-tools.ts";
 import type { RootfsOutput } from "./rootfs.ts";
@@ -82,11 +84,11 @@ export interface InitrdInput {
   rootfs: StageResult<RootfsOutput>;
   verity: boolean;
   /**
-   * More dracut modules. Ignition's module (30ignition) is not added yet: it
-   * needs dracut's url-lib and network modules (curl and a network stack in
-   * the initrd); the boot chain decides how first-boot provisioning is wired.
+   * First-boot provisioning in the initrd (src/provision/initrd.ts): its
+   * dracut modules and drivers, and the files of its glue module, placed
+   * into the tree copy before dracut runs.
    */
-  extraModules: string[];
+  provisioning: InitrdProvisioning;
 }
 export interface InitrdOutput {
   initrd: string;
@@ -99,7 +101,7 @@ export const initrdStage: Stage<InitrdInput, InitrdOutput> = {
   title: "dracut initrd",
   version: STAGE_VERSIONS.initrd,
   tools: [BOOT_TOOLS.chroot, BOOT_TOOLS.mount],
-  key: (i) => ({ rootfs: i.rootfs, verity: i.verity, extraModules: i.extraModules }),
+  key: (i) => ({ rootfs: i.rootfs, verity: i.verity, provisioning: i.provisioning }),
   async run(input, ctx) {
     // dracut runs chrooted and writes into the tree: work on a copy, never the cached rootfs.
     const tree = join(ctx.tmpDir, "tree");
@@ -110,15 +112,19 @@ export const initrdStage: Stage<InitrdInput, InitrdOutput> = {
       input.rootfs.path(input.rootfs.value.tree),
       tree,
     ]);
-    const missing = input.extraModules.filter((m) => !dracutModuleExists(tree, m));
-    if (missing.length > 0)
+    const prov = input.provisioning;
+    placeFiles(tree, prov.files);
+    const missing = prov.dracutModules.filter((m) => !dracutModuleExists(tree, m));
+    if (missing.length > 0) {
       throw new SlipwayError(`the image has no dracut module ${missing.join(", ")}`);
-    ctx.progress(`dracut ${input.extraModules.join(" ")}`);
+    }
+    ctx.progress(`dracut (+ ${prov.dracutModules.join(" ")})`);
     const r = await buildInitrd({
       tree,
       out: join(ctx.outDir, "initrd.img"),
       verity: input.verity,
-      extraModules: input.extraModules,
+      extraModules: prov.dracutModules,
+      extraDrivers: prov.drivers,
       timestamp: PACKAGE_EPOCH,
     });
     return { initrd: "initrd.img", kver: r.kver, modules: r.modules };

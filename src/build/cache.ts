@@ -4,6 +4,8 @@
  * `stage.log`. Entries are published by rename, so a crash never leaves a
  * half entry that looks whole. Each stage keeps only its newest few entries.
  */
+
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -133,7 +135,7 @@ export class StageCache {
       if (st.isSymbolicLink()) links.push(name);
       else if (name.startsWith(".tmp-")) {
         const pid = Number(name.split("-")[2]);
-        if (!isAlive(pid)) rmSync(p, { recursive: true, force: true });
+        if (!isAlive(pid)) removeWithinFilesystem(p);
       } else {
         let used = 0;
         try {
@@ -171,4 +173,13 @@ export function diskUsage(path: string): number {
   };
   if (existsSync(path)) walk(path);
   return total;
+}
+
+/**
+ * rm -rf that never crosses into another filesystem: a build killed while
+ * dracut ran chrooted leaves /proc, /sys and /dev bind-mounted in its
+ * scratch tree, and deleting through those would hit the host's.
+ */
+export function removeWithinFilesystem(path: string): void {
+  spawnSync("rm", ["-rf", "--one-file-system", path], { stdio: "ignore" });
 }

@@ -6,6 +6,7 @@
 import { copyFileSync, linkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadedConfig } from "../config/load.ts";
+import { initrdProvisioning } from "../provision/initrd.ts";
 import {
   diskPlanFor,
   diskStage,
@@ -88,7 +89,9 @@ export async function runStages(rc: RunContext): Promise<BuildMeta> {
     pending.push(recorded);
   };
   const rootfs = await runner.run(rootfsStage, { request: inputs.request, pins: inputs.pins });
-  const initrd = await runner.run(initrdStage, { rootfs, verity, extraModules: [] });
+  // Offline Ignition (configs from QEMU fw_cfg or the OEM partition): no network stack in the initrd.
+  const provisioning = initrdProvisioning({ network: false });
+  const initrd = await runner.run(initrdStage, { rootfs, verity, provisioning });
   const tree = await runner.run(customizeStage, {
     rootfs,
     initrd,

@@ -5,7 +5,7 @@
  */
 export const STAGE_VERSIONS = {
   rootfs: 1,
-  initrd: 1,
+  initrd: 2,
   customize: 1,
   usr: 1,
   root: 1,
