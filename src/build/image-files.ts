@@ -46,6 +46,10 @@ export function updateConf(update: ImageConfig["update"], id: ImageIdentity): st
   ];
   if (update.rebootWindowStart) lines.push(`REBOOT_WINDOW_START=${update.rebootWindowStart}`);
   if (update.rebootWindowLength) lines.push(`REBOOT_WINDOW_LENGTH=${update.rebootWindowLength}`);
+  // Only keys the agent knows (it rejects others): docs/agent.md.
+  if (update.etcdEndpoints.length) lines.push(`ETCD_ENDPOINTS=${update.etcdEndpoints.join(",")}`);
+  if (update.fleetlockUrl) lines.push(`FLEETLOCK_URL=${update.fleetlockUrl}`);
+  if (update.lockGroup) lines.push(`LOCK_GROUP=${update.lockGroup}`);
   lines.push(`APPID=${id.name}`);
   return `${lines.join("\n")}\n`;
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs
 import { join, resolve } from "node:path";
 import { type LoadedConfig, loadConfig } from "../config/load.ts";
 import { InputError } from "../errors.ts";
+import { type AgentFiles, buildAgentFiles } from "./agent-bundle.ts";
 import {
   addBuild,
   nextDateVersion,
@@ -84,6 +85,8 @@ export interface ResolvedInputs {
   overlays: ResolvedOverlay[];
   oemFiles: ({ dir: string; hash: string } | undefined)[];
   signingKey: string | undefined;
+  /** The update agent bundle and unit every image ships. */
+  agent: AgentFiles;
   /**
    * One hash over everything the build depends on, version and lockfile pins
    * excluded: the pins are compared with the latest build's package list
@@ -117,6 +120,7 @@ export async function resolveInputs(
     ? readFileSync(resolve(dir, config.prod.signingKey), "utf8")
     : undefined;
   // The date version is assigned per build, so it is not an input; a semver value is.
+  const agent = await buildAgentFiles();
   const versionInput = config.version.scheme === "semver" ? config.version : { scheme: "date" };
   const inputHash = hashJson({
     stages: STAGE_VERSIONS,
@@ -125,8 +129,9 @@ export async function resolveInputs(
     overlays: overlays.map((o) => ({ target: o.target, hash: o.hash })),
     oem: config.oem.map((v, i) => ({ ...v, files: oemFiles[i]?.hash ?? null })),
     signingKey: signingKey ?? null,
+    agent: agent.hash,
   });
-  return { request, pins, overlays, oemFiles, signingKey, inputHash };
+  return { request, pins, overlays, oemFiles, signingKey, agent, inputHash };
 }
 
 export async function build(opts: BuildOptions): Promise<BuildOutcome> {

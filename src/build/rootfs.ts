@@ -16,8 +16,8 @@ import { STAGE_VERSIONS } from "./stage-versions.ts";
 /**
  * Packages every slipway image has: init, device manager, kernel, initrd
  * generator, first-boot provisioning (Ignition), growing ROOT (repart),
- * dm-verity (systemd-veritysetup lives in systemd-cryptsetup), and Node for
- * the update agent.
+ * dm-verity (systemd-veritysetup lives in systemd-cryptsetup), and Node and
+ * mtools (it edits the FAT ESP without mounting it) for the update agent.
  */
 export const BASE_PACKAGES: readonly string[] = [
   "dbus",
@@ -27,6 +27,7 @@ export const BASE_PACKAGES: readonly string[] = [
   "iproute2",
   "kmod",
   "linux-image-amd64",
+  "mtools",
   "nodejs",
   "systemd",
   "systemd-cryptsetup",

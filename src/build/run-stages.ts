@@ -102,6 +102,7 @@ export async function runStages(rc: RunContext): Promise<BuildMeta> {
     dev: config.dev,
     update: config.update,
     signingKey: inputs.signingKey,
+    agent: inputs.agent,
     timestamp: rc.timestamp,
   });
   const usr = await runner.run(usrStage, {

@@ -4,6 +4,7 @@
  * documents every key.
  */
 import { z } from "zod";
+import { REBOOT_STRATEGIES } from "../agent/config.ts";
 
 /** A size such as `128M`, `1G`, `512MiB` or a plain number of MiB. */
 const SIZE_RE = /^(\d+)\s*(k|m|g|t)?(i?b)?$/i;
@@ -46,7 +47,10 @@ const absPath = z.string().regex(/^\/[^\0]*$/, "must be an absolute path");
 
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name");
 
-export const REBOOT_STRATEGIES = ["reboot", "etcd-lock", "best-effort", "off"] as const;
+/** The agent's own list (src/agent/config.ts), so the two cannot drift apart. */
+export { REBOOT_STRATEGIES };
+
+const httpUrl = z.url({ protocol: /^https?$/ });
 
 const overlay = z.strictObject({
   /** Directory holding the files, relative to the config file. */
@@ -166,8 +170,19 @@ export const imageConfigSchema = z.strictObject({
       rebootStrategy: z.enum(REBOOT_STRATEGIES).default("reboot"),
       rebootWindowStart: z.string().optional(),
       rebootWindowLength: z.string().optional(),
+      /** etcd v3 endpoints for `etcd-lock` (and `best-effort`). */
+      etcdEndpoints: z.array(httpUrl).default([]),
+      /** FleetLock base URL for `fleetlock`, e.g. `slipway serve`'s URL. */
+      fleetlockUrl: httpUrl.optional(),
+      /** Reboot-lock group; the agent defaults it to the update group. */
+      lockGroup: z
+        .string()
+        .regex(/^[a-zA-Z0-9._-]+$/, "not a lock group name ([a-zA-Z0-9._-]+)")
+        .optional(),
     })
-    .default({ group: "stable", rebootStrategy: "reboot" }),
+    // A lock strategy without its endpoint is allowed: hosts may set it in /etc/slipway/update.conf.
+    .default({ group: "stable", rebootStrategy: "reboot", etcdEndpoints: [] }),
+
   /** Disk image formats `slipway build` writes besides raw (see `slipway convert`). */
   formats: z.array(z.enum(["qcow2", "vmdk", "vhd", "vhdx", "gce"])).default([]),
 });

@@ -51,11 +51,12 @@ export function environmentUnitFiles(): PlacedFile[] {
   const unit = [
     "[Unit]",
     "Description=Slipway: host addresses in /etc/environment",
-    "Wants=network-online.target",
+    // Ordered after the network when something pulls it in, but never pulls it in itself.
     "After=network-online.target",
     "",
     "[Service]",
-    "Type=oneshot",
+    // exec, not oneshot: multi-user.target must not wait for the script's 30 s address poll.
+    "Type=exec",
     "RemainAfterExit=yes",
     `ExecStart=/${ENVIRONMENT_SCRIPT}`,
     "",

@@ -128,7 +128,7 @@ test("the agent reads the update.conf and os-release the image builder writes", 
     flavour: "prod" as const,
     suite: "trixie",
   };
-  for (const strategy of ["reboot", "etcd-lock", "best-effort", "off"] as const) {
+  for (const strategy of ["reboot", "etcd-lock", "fleetlock", "best-effort", "off"] as const) {
     const text = updateConf(
       {
         server: "http://updates.example/v1/update/",
@@ -136,7 +136,10 @@ test("the agent reads the update.conf and os-release the image builder writes", 
         rebootStrategy: strategy,
         rebootWindowStart: "Thu 23:00",
         rebootWindowLength: "1h",
-      } as never,
+        etcdEndpoints: ["http://10.0.0.1:2379", "https://10.0.0.2:2379"],
+        fleetlockUrl: "http://lock.example:8080/",
+        lockGroup: "web-eu",
+      },
       id,
     );
     const c = configFromEntries(parseConfText(text, "/usr/share/slipway/update.conf"));
@@ -145,7 +148,19 @@ test("the agent reads the update.conf and os-release the image builder writes", 
     assert.equal(c.appId, "web");
     assert.equal(c.strategy, strategy);
     assert.deepEqual(c.window?.days, [4]);
+    assert.deepEqual(c.etcdEndpoints, ["http://10.0.0.1:2379", "https://10.0.0.2:2379"]);
+    assert.equal(c.fleetlockUrl, "http://lock.example:8080/");
+    assert.equal(c.lockGroup, "web-eu");
   }
+  // Without the optional lock settings the agent falls back to its defaults.
+  const bare = configFromEntries(
+    parseConfText(
+      updateConf({ group: "beta", rebootStrategy: "reboot", etcdEndpoints: [] }, id),
+      "/usr/share/slipway/update.conf",
+    ),
+  );
+  assert.equal(bare.lockGroup, "beta");
+  assert.equal(bare.fleetlockUrl, undefined);
   const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
   const { readOsVersion } = await import("../../src/agent/bootstate.ts");
   const dir = mkdtempSync("/var/tmp/slipway-agent-osrel-");

@@ -173,10 +173,18 @@ describe("image files", () => {
         rebootStrategy: "etcd-lock",
         rebootWindowStart: "Thu 23:00",
         rebootWindowLength: "1h",
+        etcdEndpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
+        fleetlockUrl: "http://lock.example:8080/",
+        lockGroup: "web-eu",
       },
       id,
     );
     assert.match(text, /^SERVER=https:\/\/u\.example\/v1\/update$/m);
+    assert.match(text, /^ETCD_ENDPOINTS=http:\/\/10\.0\.0\.1:2379,http:\/\/10\.0\.0\.2:2379$/m);
+    assert.match(text, /^FLEETLOCK_URL=http:\/\/lock\.example:8080\/$/m);
+    assert.match(text, /^LOCK_GROUP=web-eu$/m);
+    const bare = updateConf({ group: "stable", rebootStrategy: "reboot", etcdEndpoints: [] }, id);
+    assert.doesNotMatch(bare, /ETCD_ENDPOINTS|FLEETLOCK_URL|LOCK_GROUP/);
     assert.match(text, /^GROUP=beta$/m);
     assert.match(text, /^REBOOT_STRATEGY=etcd-lock$/m);
     assert.match(text, /^REBOOT_WINDOW_START=Thu 23:00$/m);

@@ -36,6 +36,50 @@ describe("image config", () => {
     assert.equal(config.update.rebootStrategy, "reboot");
   });
 
+  it("accepts fleetlock and the reboot-lock settings, and checks their URLs", () => {
+    const { config } = parseConfig(
+      [
+        "name: mini",
+        "update:",
+        "  rebootStrategy: fleetlock",
+        "  fleetlockUrl: http://127.0.0.1:8080/",
+        "  etcdEndpoints: [http://10.0.0.1:2379, https://10.0.0.2:2379]",
+        "  lockGroup: web-eu",
+        "",
+      ].join("\n"),
+      join(dir, "slipway.yaml"),
+    );
+    assert.equal(config.update.rebootStrategy, "fleetlock");
+    assert.equal(config.update.fleetlockUrl, "http://127.0.0.1:8080/");
+    assert.deepEqual(config.update.etcdEndpoints, [
+      "http://10.0.0.1:2379",
+      "https://10.0.0.2:2379",
+    ]);
+    assert.equal(config.update.lockGroup, "web-eu");
+    const found = problems(
+      [
+        "name: mini",
+        "update:",
+        "  fleetlockUrl: ftp://x",
+        "  etcdEndpoints: [not-a-url]",
+        "  lockGroup: bad group",
+        "  lockMax: 2",
+        "",
+      ].join("\n"),
+    );
+    const keys = found.map((p) => p.key).sort();
+    assert.ok(keys.includes("update.fleetlockUrl"), JSON.stringify(found));
+    assert.ok(
+      keys.some((k) => k.startsWith("update.etcdEndpoints")),
+      JSON.stringify(found),
+    );
+    assert.ok(keys.includes("update.lockGroup"), JSON.stringify(found));
+    assert.ok(
+      found.some((p) => /lockMax/.test(p.key + p.message)),
+      JSON.stringify(found),
+    );
+  });
+
   it("names file, line and key of each problem", () => {
     const text = [
       "name: mini", //            1
