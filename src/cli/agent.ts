@@ -1,13 +1,5 @@
 /** `slipway agent`: run the on-host update daemon (systemd: slipway-agent.service). */
 import type { Command } from "commander";
-import { Agent } from "../agent/agent.ts";
-import { realClock } from "../agent/clock.ts";
-import { loadConfig } from "../agent/config.ts";
-import { serveControl } from "../agent/control.ts";
-import { runCommand, systemctlProbe } from "../agent/health.ts";
-import { hostLayout } from "../agent/layout.ts";
-import { readMachineId } from "../agent/machine-id.ts";
-import { payloadLibraryEngine } from "../agent/payload-engine.ts";
 import { SlipwayError } from "../errors.ts";
 
 interface AgentOpts {
@@ -37,6 +29,26 @@ export function register(program: Command): void {
       "skip `systemctl is-system-running` and use this state (for tests)",
     )
     .action(async (opts: AgentOpts) => {
+      // Loaded here, not at startup: only the daemon needs the agent and payload code.
+      const [
+        { Agent },
+        { realClock },
+        { loadConfig },
+        { serveControl },
+        { runCommand, systemctlProbe },
+        { hostLayout },
+        { readMachineId },
+        { payloadLibraryEngine },
+      ] = await Promise.all([
+        import("../agent/agent.ts"),
+        import("../agent/clock.ts"),
+        import("../agent/config.ts"),
+        import("../agent/control.ts"),
+        import("../agent/health.ts"),
+        import("../agent/layout.ts"),
+        import("../agent/machine-id.ts"),
+        import("../agent/payload-engine.ts"),
+      ]);
       const config = loadConfig(opts.root);
       const layout = hostLayout(opts.root, { disk: opts.disk, esp: opts.esp });
       const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -3,10 +3,18 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { InputError, SlipwayError } from "../errors.ts";
-import { oracleAvailable, runOracle } from "../provision/oracle.ts";
-import { ignitionJson, renderConfig } from "../provision/render.ts";
-import { type Diagnostic, formatDiagnostic } from "../provision/source.ts";
+import type { OracleVerdict } from "../provision/oracle.ts";
+import type { Diagnostic } from "../provision/source.ts";
 import { printJson } from "./output.ts";
+
+/** Loaded on use, not at startup: the renderer pulls in yaml and the schemas. */
+async function provisioning() {
+  const [render, source] = await Promise.all([
+    import("../provision/render.ts"),
+    import("../provision/source.ts"),
+  ]);
+  return { ...render, ...source };
+}
 
 export function register(program: Command): void {
   const config = program
@@ -23,20 +31,23 @@ export function register(program: Command): void {
       "--files-dir <dir>",
       "base directory for contents.local (default: the file's directory)",
     )
-    .action((file: string, opts: { output?: string; strict?: boolean; filesDir?: string }) => {
-      const result = renderConfig(readInput(file), file, { filesDir: opts.filesDir });
-      for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
-      const warnings = result.diagnostics.filter((d) => d.severity === "warning").length;
-      if (!result.config) throw new InputError(`${file} has errors; nothing written`);
-      if (opts.strict && warnings > 0) {
-        throw new InputError(
-          `${file} has ${warnings} warning(s) and --strict is set; nothing written`,
-        );
-      }
-      const json = ignitionJson(result.config);
-      if (opts.output) writeAtomically(opts.output, json);
-      else process.stdout.write(json);
-    });
+    .action(
+      async (file: string, opts: { output?: string; strict?: boolean; filesDir?: string }) => {
+        const { renderConfig, formatDiagnostic, ignitionJson } = await provisioning();
+        const result = renderConfig(readInput(file), file, { filesDir: opts.filesDir });
+        for (const d of result.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+        const warnings = result.diagnostics.filter((d) => d.severity === "warning").length;
+        if (!result.config) throw new InputError(`${file} has errors; nothing written`);
+        if (opts.strict && warnings > 0) {
+          throw new InputError(
+            `${file} has ${warnings} warning(s) and --strict is set; nothing written`,
+          );
+        }
+        const json = ignitionJson(result.config);
+        if (opts.output) writeAtomically(opts.output, json);
+        else process.stdout.write(json);
+      },
+    );
 
   config
     .command("validate")
@@ -47,13 +58,15 @@ export function register(program: Command): void {
       "--oracle",
       "also run ignition-validate on the (rendered) Ignition and show its verdict",
     )
-    .action((file: string, opts: { json?: boolean; oracle?: boolean }) => {
+    .action(async (file: string, opts: { json?: boolean; oracle?: boolean }) => {
+      const { renderConfig, formatDiagnostic, ignitionJson } = await provisioning();
       const text = readInput(file);
       const result = renderConfig(text, file);
       const errors = result.diagnostics.filter((d) => d.severity === "error");
       const warnings = result.diagnostics.filter((d) => d.severity === "warning");
-      let oracle: ReturnType<typeof runOracle> | undefined;
+      let oracle: OracleVerdict | undefined;
       if (opts.oracle) {
+        const { oracleAvailable, runOracle } = await import("../provision/oracle.ts");
         if (!oracleAvailable()) {
           throw new InputError("ignition-validate is not installed (Debian package ignition)");
         }

@@ -1,8 +1,6 @@
 /** `slipway convert`: a build's raw disk in another format (qcow2, vmdk, vhd, vhdx, gce). */
 import type { Command } from "commander";
-import { convertBuild } from "../build/convert.ts";
 import { IMAGE_FORMATS } from "../build/formats.ts";
-import { fmtBytes } from "../build/progress.ts";
 import { formatTable, printJson } from "./output.ts";
 
 export function register(program: Command): void {
@@ -14,6 +12,11 @@ export function register(program: Command): void {
     .option("-w, --work-dir <dir>", "work dir holding builds/", ".")
     .option("--json", "print the artifacts as JSON")
     .action(async (opts: { format: string; build?: string; workDir: string; json?: boolean }) => {
+      // Loaded here, not at startup: other commands need none of the conversion code.
+      const [{ convertBuild }, { fmtBytes }] = await Promise.all([
+        import("../build/convert.ts"),
+        import("../build/progress.ts"),
+      ]);
       const results = await convertBuild({
         workDir: opts.workDir,
         version: opts.build,

@@ -1,22 +1,8 @@
 /** `slipway gpt …`: wiring for src/disk/gpt.ts. */
 import { closeSync, existsSync, openSync, statSync, truncateSync } from "node:fs";
 import type { Command } from "commander";
-import {
-  addPartition,
-  createGpt,
-  deletePartition,
-  type GptPartition,
-  type GptTable,
-  getSlotAttributes,
-  type PartitionSpec,
-  partitionTypeAlias,
-  prioritize,
-  readGpt,
-  relocateBackup,
-  repairGpt,
-  resizePartition,
-  writeGpt,
-} from "../disk/gpt.ts";
+import type * as GptModule from "../disk/gpt.ts";
+import type { GptPartition, GptTable, PartitionSpec } from "../disk/gpt.ts";
 import { InputError, SlipwayError } from "../errors.ts";
 import { formatTable, printJson } from "./output.ts";
 
@@ -61,10 +47,16 @@ function parseInteger(text: string, what: string, min: number, max: number): num
   return n;
 }
 
-/** Run `fn`; InputErrors that don't name a place yet get the disk's name. */
-function onDisk<T>(disk: string, fn: () => T): T {
+type Gpt = typeof GptModule;
+
+/**
+ * Load the GPT code (on use, not at startup) and run `fn` with it; InputErrors
+ * that don't name a place yet get the disk's name.
+ */
+async function onDisk(disk: string, fn: (gpt: Gpt) => void): Promise<void> {
+  const gpt = await import("../disk/gpt.ts");
   try {
-    return fn();
+    fn(gpt);
   } catch (err) {
     if (err instanceof SlipwayError && err.where === undefined) {
       throw new SlipwayError(err.message, { where: disk, exitCode: err.exitCode, cause: err });
@@ -73,23 +65,23 @@ function onDisk<T>(disk: string, fn: () => T): T {
   }
 }
 
-function partitionJson(p: GptPartition, sectorSize: number) {
+function partitionJson(gpt: Gpt, p: GptPartition, sectorSize: number) {
   return {
     number: p.number,
     label: p.label,
     type: p.typeGuid,
-    typeAlias: partitionTypeAlias(p.typeGuid) ?? null,
+    typeAlias: gpt.partitionTypeAlias(p.typeGuid) ?? null,
     uniqueGuid: p.uniqueGuid,
     firstLba: Number(p.firstLba),
     lastLba: Number(p.lastLba),
     sizeLba: Number(p.lastLba - p.firstLba + 1n),
     sizeBytes: Number((p.lastLba - p.firstLba + 1n) * BigInt(sectorSize)),
     attributes: `0x${p.attributes.toString(16).padStart(16, "0")}`,
-    ...getSlotAttributes(p.attributes),
+    ...gpt.getSlotAttributes(p.attributes),
   };
 }
 
-function tableJson(disk: string, t: GptTable) {
+function tableJson(gpt: Gpt, disk: string, t: GptTable) {
   return {
     disk,
     diskGuid: t.diskGuid,
@@ -99,19 +91,19 @@ function tableJson(disk: string, t: GptTable) {
     lastUsableLba: Number(t.lastUsableLba),
     entryCount: t.entryCount,
     entrySize: t.entrySize,
-    partitions: t.partitions.map((p) => partitionJson(p, t.sectorSize)),
+    partitions: t.partitions.map((p) => partitionJson(gpt, p, t.sectorSize)),
   };
 }
 
-function humanTable(disk: string, t: GptTable, only?: GptPartition): string {
+function humanTable(gpt: Gpt, disk: string, t: GptTable, only?: GptPartition): string {
   const rows = (only ? [only] : t.partitions).map((p) => {
-    const s = getSlotAttributes(p.attributes);
+    const s = gpt.getSlotAttributes(p.attributes);
     return [
       p.firstLba,
       p.lastLba - p.firstLba + 1n,
       p.number,
       p.label,
-      partitionTypeAlias(p.typeGuid) ?? p.typeGuid,
+      gpt.partitionTypeAlias(p.typeGuid) ?? p.typeGuid,
       p.uniqueGuid,
       s.priority,
       s.tries,
@@ -149,9 +141,9 @@ interface ShowOptions {
   attributes?: boolean;
 }
 
-function show(disk: string, o: ShowOptions): void {
+function show(gpt: Gpt, disk: string, o: ShowOptions): void {
   const warnings: string[] = [];
-  const t = readGpt(disk, {
+  const t = gpt.readGpt(disk, {
     onWarning: (w) => {
       warnings.push(w);
       process.stderr.write(`slipway: warning: ${disk}: ${w}\n`);
@@ -162,13 +154,13 @@ function show(disk: string, o: ShowOptions): void {
       ? undefined
       : parseInteger(o.number, "partition number", 1, t.entryCount);
   const single: [boolean | undefined, (p: GptPartition) => string][] = [
-    [o.priority, (p) => String(getSlotAttributes(p.attributes).priority)],
-    [o.tries, (p) => String(getSlotAttributes(p.attributes).tries)],
-    [o.successful, (p) => String(getSlotAttributes(p.attributes).successful)],
+    [o.priority, (p) => String(gpt.getSlotAttributes(p.attributes).priority)],
+    [o.tries, (p) => String(gpt.getSlotAttributes(p.attributes).tries)],
+    [o.successful, (p) => String(gpt.getSlotAttributes(p.attributes).successful)],
     [o.begin, (p) => String(p.firstLba)],
     [o.size, (p) => String(p.lastLba - p.firstLba + 1n)],
     [o.label, (p) => p.label],
-    [o.type, (p) => partitionTypeAlias(p.typeGuid) ?? p.typeGuid],
+    [o.type, (p) => gpt.partitionTypeAlias(p.typeGuid) ?? p.typeGuid],
     [o.uniqueGuid, (p) => p.uniqueGuid],
     [o.attributes, (p) => `0x${p.attributes.toString(16)}`],
   ];
@@ -181,15 +173,16 @@ function show(disk: string, o: ShowOptions): void {
   }
   if (n !== undefined) {
     const p = partitionOf(t, n);
-    if (o.json) printJson(partitionJson(p, t.sectorSize));
-    else process.stdout.write(humanTable(disk, t, p));
+    if (o.json) printJson(partitionJson(gpt, p, t.sectorSize));
+    else process.stdout.write(humanTable(gpt, disk, t, p));
     return;
   }
-  if (o.json) printJson({ ...tableJson(disk, t), warnings });
-  else process.stdout.write(humanTable(disk, t));
+  if (o.json) printJson({ ...tableJson(gpt, disk, t), warnings });
+  else process.stdout.write(humanTable(gpt, disk, t));
 }
 
 function create(
+  gpt: Gpt,
   disk: string,
   o: { size?: string; sectorSize?: string; entries?: string; diskGuid?: string },
 ): void {
@@ -220,7 +213,7 @@ function create(
   } else if (!existsSync(disk)) {
     throw new InputError("does not exist (pass --size to create an image file)");
   }
-  const t = createGpt(disk, {
+  const t = gpt.createGpt(disk, {
     ...(sectorSize === undefined ? {} : { sectorSize }),
     entryCount,
     ...(o.diskGuid === undefined ? {} : { diskGuid: o.diskGuid }),
@@ -243,8 +236,8 @@ interface AddOptions {
   align?: string;
 }
 
-function add(disk: string, o: AddOptions): void {
-  const t = readGpt(disk);
+function add(gpt: Gpt, disk: string, o: AddOptions): void {
+  const t = gpt.readGpt(disk);
   const spec: PartitionSpec = {
     number: parseInteger(o.number, "partition number", 1, t.entryCount),
   };
@@ -257,7 +250,7 @@ function add(disk: string, o: AddOptions): void {
   if (o.start !== undefined) spec.startLba = parseSectors(o.start, "start", t.sectorSize);
   if (o.size !== undefined) spec.sizeLba = parseSectors(o.size, "size", t.sectorSize);
   if (o.align !== undefined) spec.alignLba = parseSectors(o.align, "alignment", t.sectorSize);
-  writeGpt(disk, addPartition(t, spec));
+  gpt.writeGpt(disk, gpt.addPartition(t, spec));
 }
 
 export function register(program: Command): void {
@@ -280,7 +273,7 @@ export function register(program: Command): void {
     .option("-u, --unique-guid", "print just the unique GUID of partition N")
     .option("-A, --attributes", "print just the raw attribute word of partition N")
     .option("--json", "machine-readable output")
-    .action((disk: string, o: ShowOptions) => onDisk(disk, () => show(disk, o)));
+    .action((disk: string, o: ShowOptions) => onDisk(disk, (gpt) => show(gpt, disk, o)));
 
   gpt
     .command("create")
@@ -296,7 +289,7 @@ export function register(program: Command): void {
     )
     .option("--entries <n>", "entries per array (default 128)")
     .option("--disk-guid <guid>", "disk GUID (default: random)")
-    .action((disk: string, o) => onDisk(disk, () => create(disk, o)));
+    .action((disk: string, o) => onDisk(disk, (gpt) => create(gpt, disk, o)));
 
   gpt
     .command("add")
@@ -312,7 +305,7 @@ export function register(program: Command): void {
     .option("-s, --size <Z>", "size in sectors (or with a K/M/G suffix)")
     .option("-u, --guid <guid>", "unique partition GUID")
     .option("--align <Z>", "alignment of a start Slipway picks (default 1MiB)")
-    .action((disk: string, o: AddOptions) => onDisk(disk, () => add(disk, o)));
+    .action((disk: string, o: AddOptions) => onDisk(disk, (gpt) => add(gpt, disk, o)));
 
   gpt
     .command("resize")
@@ -321,10 +314,10 @@ export function register(program: Command): void {
     .requiredOption("-i, --number <N>", "partition number")
     .requiredOption("-s, --size <Z>", "new size in sectors (or with a K/M/G suffix)")
     .action((disk: string, o: { number: string; size: string }) =>
-      onDisk(disk, () => {
-        const t = readGpt(disk);
+      onDisk(disk, (gpt) => {
+        const t = gpt.readGpt(disk);
         const n = parseInteger(o.number, "partition number", 1, t.entryCount);
-        writeGpt(disk, resizePartition(t, n, parseSectors(o.size, "size", t.sectorSize)));
+        gpt.writeGpt(disk, gpt.resizePartition(t, n, parseSectors(o.size, "size", t.sectorSize)));
       }),
     );
 
@@ -334,11 +327,11 @@ export function register(program: Command): void {
     .argument("<disk>", "image file or block device")
     .requiredOption("-i, --number <N>", "partition number")
     .action((disk: string, o: { number: string }) =>
-      onDisk(disk, () => {
-        const t = readGpt(disk);
-        writeGpt(
+      onDisk(disk, (gpt) => {
+        const t = gpt.readGpt(disk);
+        gpt.writeGpt(
           disk,
-          deletePartition(t, parseInteger(o.number, "partition number", 1, t.entryCount)),
+          gpt.deletePartition(t, parseInteger(o.number, "partition number", 1, t.entryCount)),
         );
       }),
     );
@@ -356,12 +349,12 @@ export function register(program: Command): void {
     )
     .option("-f, --friends", "also move the partitions that share N's current priority")
     .action((disk: string, o: { number: string; priority?: string; friends?: boolean }) =>
-      onDisk(disk, () => {
-        const t = readGpt(disk);
+      onDisk(disk, (gpt) => {
+        const t = gpt.readGpt(disk);
         const n = parseInteger(o.number, "partition number", 1, t.entryCount);
         const p =
           o.priority === undefined ? undefined : parseInteger(o.priority, "priority", 1, 15);
-        writeGpt(disk, prioritize(t, n, p, { friends: o.friends === true }));
+        gpt.writeGpt(disk, gpt.prioritize(t, n, p, { friends: o.friends === true }));
       }),
     );
 
@@ -371,8 +364,8 @@ export function register(program: Command): void {
     .argument("<disk>", "image file or block device")
     .option("--json", "machine-readable output")
     .action((disk: string, o: { json?: boolean }) =>
-      onDisk(disk, () => {
-        const r = repairGpt(disk);
+      onDisk(disk, (gpt) => {
+        const r = gpt.repairGpt(disk);
         if (o.json) printJson({ disk, ...r });
         else
           process.stdout.write(
@@ -389,8 +382,8 @@ export function register(program: Command): void {
     .argument("<disk>", "image file or block device")
     .option("--json", "machine-readable output")
     .action((disk: string, o: { json?: boolean }) =>
-      onDisk(disk, () => {
-        const r = relocateBackup(disk);
+      onDisk(disk, (gpt) => {
+        const r = gpt.relocateBackup(disk);
         if (o.json) printJson({ disk, ...r });
         else
           process.stdout.write(

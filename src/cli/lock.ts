@@ -1,10 +1,7 @@
 /** `slipway lock …`: locksmithctl's verbs against the etcd v3 reboot semaphore. */
 import type { Command } from "commander";
-import { loadConfig } from "../agent/config.ts";
-import { readMachineId } from "../agent/machine-id.ts";
 import { InputError } from "../errors.ts";
-import { EtcdClient } from "../lock/etcd.ts";
-import { EtcdSemaphore } from "../lock/etcd-semaphore.ts";
+import type { EtcdSemaphore } from "../lock/etcd-semaphore.ts";
 import { formatTable, printJson } from "./output.ts";
 
 interface LockOpts {
@@ -14,7 +11,13 @@ interface LockOpts {
   json?: boolean;
 }
 
-function semaphoreFor(opts: LockOpts): { sem: EtcdSemaphore; root: string } {
+async function semaphoreFor(opts: LockOpts): Promise<{ sem: EtcdSemaphore; root: string }> {
+  // Loaded here, not at startup: other commands need none of the etcd code.
+  const [{ loadConfig }, { EtcdClient }, { EtcdSemaphore }] = await Promise.all([
+    import("../agent/config.ts"),
+    import("../lock/etcd.ts"),
+    import("../lock/etcd-semaphore.ts"),
+  ]);
   const config = loadConfig(opts.root);
   const endpoints = opts.endpoints
     ? opts.endpoints.split(",").map((s) => s.trim())
@@ -33,6 +36,11 @@ function semaphoreFor(opts: LockOpts): { sem: EtcdSemaphore; root: string } {
   return { sem, root: opts.root };
 }
 
+async function machineId(root: string): Promise<string> {
+  const { readMachineId } = await import("../agent/machine-id.ts");
+  return readMachineId(root);
+}
+
 function common(cmd: Command): Command {
   return cmd
     .option("--group <group>", "lock group (default: LOCK_GROUP or GROUP from update.conf)")
@@ -49,7 +57,7 @@ export function register(program: Command): void {
     .description("show the semaphore: places and holders")
     .option("--json", "machine-readable output")
     .action(async (opts: LockOpts) => {
-      const { sem } = semaphoreFor(opts);
+      const { sem } = await semaphoreFor(opts);
       const s = await sem.status();
       if (opts.json) {
         printJson({
@@ -77,8 +85,8 @@ export function register(program: Command): void {
   common(lock.command("lock [id]"))
     .description("take a place for id (default: this host's machine id)")
     .action(async (id: string | undefined, opts: LockOpts) => {
-      const { sem, root } = semaphoreFor(opts);
-      const holder = id ?? readMachineId(root);
+      const { sem, root } = await semaphoreFor(opts);
+      const holder = id ?? (await machineId(root));
       if (!(await sem.lock(holder))) {
         const s = await sem.status();
         process.stderr.write(
@@ -93,8 +101,8 @@ export function register(program: Command): void {
   common(lock.command("unlock [id]"))
     .description("free the place held by id (default: this host), e.g. for a dead host")
     .action(async (id: string | undefined, opts: LockOpts) => {
-      const { sem, root } = semaphoreFor(opts);
-      const holder = id ?? readMachineId(root);
+      const { sem, root } = await semaphoreFor(opts);
+      const holder = id ?? (await machineId(root));
       if (!(await sem.unlock(holder))) {
         process.stderr.write(`slipway: ${holder} holds no place in ${sem.key}\n`);
         process.exitCode = 1;
@@ -108,7 +116,7 @@ export function register(program: Command): void {
     .action(async (n: string, opts: LockOpts) => {
       if (!/^\d+$/.test(n))
         throw new InputError(`max must be a whole number, got ${n}`, { where: "set-max" });
-      const { sem } = semaphoreFor(opts);
+      const { sem } = await semaphoreFor(opts);
       const old = await sem.setMax(Number(n));
       process.stdout.write(`old: ${old}\nnew: ${n}\n`);
     });

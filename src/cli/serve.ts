@@ -1,7 +1,6 @@
 /** `slipway serve`: the Omaha update service with channels, groups, rollout policy and FleetLock. */
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
-import { startServer } from "../server/server.ts";
 
 interface ServeOpts {
   data: string;
@@ -58,6 +57,8 @@ export function register(program: Command): void {
     .option("--log-level <level>", "JSON log level (fatal, error, warn, info, debug)", "info")
     .action(async (opts: ServeOpts) => {
       const { host, port } = parseListen(opts.listen);
+      // Loaded here, not at startup: fastify, kysely and the database drivers are heavy.
+      const { startServer } = await import("../server/server.ts");
       const server = await startServer({
         dataDir: opts.data,
         database: opts.database,

@@ -1,7 +1,6 @@
 /** `slipway simulate`: a fleet of simulated hosts checking in with an update server. */
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
-import { Fleet } from "../server/fleet-sim.ts";
 import { printJson } from "./output.ts";
 
 interface SimOpts {
@@ -45,6 +44,7 @@ export function register(program: Command): void {
     .option("--secret-path <segment>", "the server's Omaha secret path")
     .option("--json", "print the final summary as JSON")
     .action(async (o: SimOpts) => {
+      const { Fleet } = await import("../server/fleet-sim.ts");
       const base = o.server.replace(/\/$/, "");
       const prefix = o.secretPath ? `/${o.secretPath}` : "";
       const fleet = new Fleet({

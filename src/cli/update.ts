@@ -1,8 +1,7 @@
 /** `slipway update status|check|reset`: talk to the running agent over its socket. */
 import type { Command } from "commander";
 import type { AgentStatus } from "../agent/agent.ts";
-import { type ControlRequest, control } from "../agent/control.ts";
-import { hostLayout } from "../agent/layout.ts";
+import type { ControlRequest } from "../agent/control.ts";
 import { SlipwayError } from "../errors.ts";
 import { printJson } from "./output.ts";
 
@@ -14,6 +13,11 @@ interface UpdateOpts {
 }
 
 async function ask(opts: UpdateOpts, req: ControlRequest): Promise<AgentStatus> {
+  // Loaded here, not at startup: other commands need none of the agent code.
+  const [{ control }, { hostLayout }] = await Promise.all([
+    import("../agent/control.ts"),
+    import("../agent/layout.ts"),
+  ]);
   const path = opts.socket ?? hostLayout(opts.root).socketPath;
   const a = await control(path, req);
   if (!a.ok) throw new SlipwayError(a.error, { where: path });
