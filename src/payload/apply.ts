@@ -131,16 +131,22 @@ function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob, what: s
       cb(null, chunk);
     },
   });
-  const out = pipeline(
-    reader.stream(dataOffset + blob.offset, blob.size),
-    tap,
-    // Output in large pieces and decode ahead while chunks are hashed and written.
-    createBrotliDecompress({ chunkSize: 256 << 10, readableHighWaterMark: 4 << 20 } as object),
-    () => {},
-  );
+  // Output in large pieces and decode ahead while chunks are hashed and written.
+  const decoder = createBrotliDecompress({
+    chunkSize: 256 << 10,
+    readableHighWaterMark: 4 << 20,
+  } as object);
+  const input = reader.stream(dataOffset + blob.offset, blob.size);
+  const out = pipeline(input, tap, decoder, () => {});
   return {
     puller: new StreamPuller(out, what, reader.name),
     sealed: () => seen === blob.size && hash.digest("hex") === blob.sha256,
+    // The decoder's native window (16 MiB) is only freed on close, not when
+    // the stream ends: close each blob's decoder at once or RSS grows per blob.
+    close: () => {
+      decoder.close();
+      input.destroy();
+    },
   };
 }
 
@@ -299,6 +305,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   let payloadBytesRead = opened.dataOffset;
   const inFlight: (Promise<unknown> | undefined)[] = [undefined, undefined];
   let syncing: Promise<unknown> | undefined;
+  let openStream: { close(): void } | undefined;
   const waitSync = async () => {
     const err = await syncing;
     syncing = undefined;
@@ -357,6 +364,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         blob.rawSize > 0
           ? openBlob(reader, opened.dataOffset, blob, `data blob ${bi} of plan ${plan.id}`)
           : undefined;
+      openStream = stream;
       payloadBytesRead += blob.size;
       for (let c = first; c < end; c++) {
         const w = work[c]!;
@@ -414,6 +422,8 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       }
       if (stream && (!(await stream.puller.atEnd()) || !stream.sealed()))
         throw new InputError(`data blob ${bi} of plan ${plan.id} is corrupt`, { where });
+      stream?.close();
+      openStream = undefined;
       if (sinceCheckpoint >= checkpointBytes || end === n) await checkpoint(end);
     }
     await settle(0);
@@ -427,6 +437,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     await waitSync();
     await target.datasync();
   } finally {
+    openStream?.close();
     // Never close the file under a write or sync still in flight.
     await Promise.all([...inFlight, syncing]);
     await target.close();

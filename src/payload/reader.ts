@@ -4,6 +4,7 @@
  * only ever reads the header, the manifest and the blobs of the plan it uses,
  * so one payload file holding several plans costs each client only its part.
  */
+import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { InputError, SlipwayError } from "../errors.ts";
@@ -44,12 +45,10 @@ export function fileReader(path: string): PayloadReader {
       return buf;
     },
     stream(offset, length) {
-      const h = handle;
-      if (!h) throw new SlipwayError("payload reader used before size()", { where: path });
-      return h.createReadStream({
+      // Its own descriptor per blob: destroying it never touches the shared handle.
+      return createReadStream(path, {
         start: offset,
         end: offset + length - 1,
-        autoClose: false,
         highWaterMark: 256 << 10,
       });
     },
