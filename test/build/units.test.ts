@@ -317,3 +317,27 @@ describe("image formats", () => {
     );
   });
 });
+
+describe("the update agent in every image", () => {
+  it("bundles the agent for the image's Node and keys the customize stage on its content", async () => {
+    const { buildAgentFiles } = await import("../../src/build/agent-bundle.ts");
+    const { customizeStage } = await import("../../src/build/customize.ts");
+    const agent = await buildAgentFiles();
+    assert.match(agent.bundle, /^#!\/usr\/bin\/env node\n/);
+    assert.match(
+      agent.unit,
+      /^ExecStart=\/usr\/bin\/node \/usr\/lib\/slipway\/slipway-agent\.cjs agent$/m,
+    );
+    assert.match(agent.hash, /^[0-9a-f]{64}$/);
+    const input = { overlays: [], update: {}, agent } as never;
+    const changed = {
+      overlays: [],
+      update: {},
+      agent: { ...agent, hash: "0".repeat(64) },
+    } as never;
+    assert.notEqual(
+      hashJson(await customizeStage.key(input)),
+      hashJson(await customizeStage.key(changed)),
+    );
+  });
+});
