@@ -25,13 +25,15 @@ const skip =
         ? "needs qemu-system-x86_64, ssh and OVMF"
         : false;
 
-const out = mkdtempSync("/var/tmp/harness-e2e-");
+let out = "";
 after(() => {
+  if (!out) return;
   if (process.env.SLIPWAY_E2E_KEEP) console.log(`e2e output kept in ${out}`);
   else rmSync(out, { recursive: true, force: true });
 });
 
 test("e2e scenarios under TCG", { skip, timeout: 60 * 60_000 }, async (t) => {
+  out = mkdtempSync("/var/tmp/harness-e2e-");
   const disk = await e2eImage((l) => t.diagnostic(`image: ${l}`));
   const scenarios = discoverScenarios(new URL("../e2e/", import.meta.url).pathname);
   const t0 = Date.now();
