@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { chooseMode, createReporter } from "../build/progress.ts";
-import { DEFAULT_CONFIG_NAME } from "../config/load.ts";
+import { DEFAULT_CONFIG_NAME } from "../config/names.ts";
 
 interface BuildFlags {
   config: string;

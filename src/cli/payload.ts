@@ -4,17 +4,13 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
 import type { ApplyProgress } from "../payload/apply.ts";
-import {
-  applyPayload,
-  createPayload,
-  generateKeyPair,
-  inspectPayload,
-  type PayloadSummary,
-  verifyPayload,
-} from "../payload/index.ts";
+import type { PayloadSummary } from "../payload/index.ts";
 import { formatTable, printJson } from "./output.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** The payload engine, loaded when a command runs rather than at CLI start-up. */
+const payloadLib = () => import("../payload/index.ts");
 
 /** A USR image path, or a build directory whose meta.json names it. */
 interface ImageRef {
@@ -103,7 +99,8 @@ export function register(program: Command): void {
     .option("-o, --output <prefix>", "file name prefix", "slipway-signing")
     .option("--rsa", "RSA-3072 instead of Ed25519")
     .option("--json", "print the key id as JSON")
-    .action((o: { output: string; rsa?: boolean; json?: boolean }) => {
+    .action(async (o: { output: string; rsa?: boolean; json?: boolean }) => {
+      const { generateKeyPair } = await payloadLib();
       const priv = `${o.output}.key`;
       const pub = `${o.output}.pub`;
       if (existsSync(priv)) throw new InputError("refusing to overwrite a key", { where: priv });
@@ -147,6 +144,7 @@ export function register(program: Command): void {
         const initrd = o.initrd ?? to.initrd;
         const verity = o.verityRootHash ?? to.verityRootHash;
         const started = Date.now();
+        const { createPayload } = await payloadLib();
         const r = await createPayload({
           target: to.path,
           sources: o.from.map((f) => {
@@ -184,6 +182,7 @@ export function register(program: Command): void {
     .description("Show what a payload holds (signatures are listed, not checked)")
     .option("--json", "machine-readable output")
     .action(async (file: string, o: { json?: boolean }) => {
+      const { inspectPayload } = await payloadLib();
       const s = await inspectPayload(file);
       if (o.json) printJson(s);
       else printSummary(s);
@@ -200,6 +199,7 @@ export function register(program: Command): void {
     )
     .option("--json", "machine-readable output")
     .action(async (file: string, o: { pubkey: string[]; json?: boolean }) => {
+      const { verifyPayload } = await payloadLib();
       const s = await verifyPayload(file, o.pubkey);
       if (o.json) printJson(s);
       else process.stdout.write(`${file}: OK, signed by ${s.verifiedBy.join(", ")}\n`);
@@ -234,6 +234,7 @@ export function register(program: Command): void {
         if (!Number.isFinite(every) || every <= 0)
           throw new InputError(`--checkpoint-mib "${o.checkpointMib}" is not a positive number`);
         const started = Date.now();
+        const { applyPayload } = await payloadLib();
         const r = await applyPayload({
           payload: file,
           target: o.target,

@@ -3,8 +3,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
-import { prepareRunProvisioning } from "../vm/harness/run-provisioning.ts";
-import { type Accel, parseSize, startQemu } from "../vm/qemu.ts";
+import type { Accel } from "../vm/qemu.ts";
 
 interface RunOptions {
   bios?: boolean;
@@ -109,6 +108,9 @@ export function register(program: Command): void {
       const toLog = o.consoleLog !== undefined;
       if (toLog) process.stderr.write(`slipway: booting ${disk}; console → ${o.consoleLog}\n`);
       else process.stderr.write(`slipway: booting ${disk} (Ctrl-A X quits)\n`);
+      // Loaded here, not at start-up: every slipway command imports this module.
+      const { prepareRunProvisioning } = await import("../vm/harness/run-provisioning.ts");
+      const { parseSize, startQemu } = await import("../vm/qemu.ts");
       const prov = await prepareRunProvisioning(o);
       if (prov.sshCommand) process.stderr.write(`slipway: once booted: ${prov.sshCommand}\n`);
       const vm = await startQemu({

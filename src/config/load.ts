@@ -10,7 +10,7 @@ import type { z } from "zod";
 import { InputError } from "../errors.ts";
 import { type ImageConfig, imageConfigSchema } from "./schema.ts";
 
-export const DEFAULT_CONFIG_NAME = "slipway.yaml";
+export { DEFAULT_CONFIG_NAME } from "./names.ts";
 
 export interface LoadedConfig {
   /** Absolute path of the config file. */
