@@ -2,10 +2,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
-import { stopAllVms } from "../vm/harness/machine.ts";
-import { makeReport, writeReports } from "../vm/harness/report.ts";
-import { runScenarios } from "../vm/harness/runner.ts";
-import { discoverScenarios } from "../vm/harness/scenario.ts";
 import type { Accel } from "../vm/qemu.ts";
 import { formatTable, printJson } from "./output.ts";
 import { resolveDisk } from "./run.ts";
@@ -47,6 +43,11 @@ export function register(program: Command): void {
     .option("--list", "list the matching scenarios, boot nothing")
     .option("--json", "print the report as JSON")
     .action(async (pattern: string | undefined, o: TestOptions) => {
+      // The harness loads on use, not at start-up: every slipway command imports this module.
+      const { stopAllVms } = await import("../vm/harness/machine.ts");
+      const { makeReport, writeReports } = await import("../vm/harness/report.ts");
+      const { runScenarios } = await import("../vm/harness/runner.ts");
+      const { discoverScenarios } = await import("../vm/harness/scenario.ts");
       if (!["tcg", "kvm", "auto"].includes(o.accel))
         throw new InputError(`--accel must be tcg, kvm or auto, got ${o.accel}`);
       const scenarios = discoverScenarios(resolve(o.dir), pattern);
