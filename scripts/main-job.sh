@@ -23,7 +23,7 @@ vm=$!
 trap 'kill -TERM "$vm" 2>/dev/null || true; wait "$vm" 2>/dev/null || true' EXIT
 
 start=$SECONDS
-until grep -q "Reached target .*Multi-User System" "$log"; do
+until grep -q "slipway-example: reached multi-user.target" "$log"; do
   if ! kill -0 "$vm" 2>/dev/null; then
     echo "main-job: QEMU exited before multi-user.target; console tail:" >&2
     tail -n 30 "$log" >&2
@@ -36,5 +36,5 @@ until grep -q "Reached target .*Multi-User System" "$log"; do
   fi
   sleep 2
 done
-grep -m1 "Reached target .*Multi-User System" "$log"
+grep -m1 -a "slipway-example: reached multi-user.target" "$log"
 echo "main-job: the image booted to multi-user.target in $((SECONDS - start)) s"

@@ -1,8 +1,10 @@
 /**
  * Is KVM usable here? /dev/kvm can exist while KVM guests hang (seen on this
- * project's build host), so we only trust KVM after a probe: SeaBIOS under
- * KVM must reach its boot attempt within a few seconds. The answer is cached
- * per host kernel and QEMU binary.
+ * project's build host: SeaBIOS alone runs under KVM, yet the Linux guest
+ * never prints a line), so we only trust KVM after a probe boots a real
+ * kernel: the disk about to be run must print "Linux version" on its serial
+ * console under KVM within a short time. The answer is cached per host
+ * kernel and QEMU binary; without a disk to probe with, KVM is not used.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -11,7 +13,7 @@ import { release } from "node:os";
 import { dirname } from "node:path";
 
 export const KVM_PROBE_CACHE = "/var/tmp/slipway-kvm-probe.json";
-const PROBE_TIMEOUT_MS = 8000;
+const PROBE_TIMEOUT_MS = 45_000;
 
 function cacheKey(): string {
   let qemu = "missing";
@@ -22,7 +24,7 @@ function cacheKey(): string {
 }
 
 export async function kvmUsable(
-  opts: { cacheFile?: string; refresh?: boolean } = {},
+  opts: { cacheFile?: string; refresh?: boolean; disk?: string; format?: string } = {},
 ): Promise<boolean> {
   const file = opts.cacheFile ?? KVM_PROBE_CACHE;
   if (!existsSync("/dev/kvm")) return false;
@@ -33,14 +35,15 @@ export async function kvmUsable(
       if (c.key === key && typeof c.usable === "boolean") return c.usable;
     } catch {}
   }
-  const usable = await probe();
+  if (!opts.disk) return false;
+  const usable = await probe(opts.disk, opts.format ?? "raw");
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify({ key, usable, probedAt: new Date().toISOString() })}\n`);
   return usable;
 }
 
-/** Boot SeaBIOS with no disk under KVM: it must print that nothing is bootable. */
-async function probe(): Promise<boolean> {
+/** Boot `disk` under KVM (BIOS, writes discarded): its kernel must reach the serial console. */
+async function probe(disk: string, format: string): Promise<boolean> {
   return await new Promise((resolve) => {
     const child = spawn(
       "qemu-system-x86_64",
@@ -50,22 +53,21 @@ async function probe(): Promise<boolean> {
         "-M",
         "q35",
         "-m",
-        "128",
+        "1024",
         "-nodefaults",
         "-no-user-config",
         "-display",
         "none",
         "-serial",
-        "none",
-        "-chardev",
-        "stdio,id=dbg",
-        "-device",
-        "isa-debugcon,iobase=0x402,chardev=dbg",
+        "stdio",
+        "-drive",
+        `if=virtio,file=${disk},format=${format},snapshot=on`,
         "-no-reboot",
       ],
       { stdio: ["ignore", "pipe", "ignore"] },
     );
     let out = "";
+    const proven = () => /Linux version \d/.test(out);
     const done = (ok: boolean) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
@@ -74,9 +76,9 @@ async function probe(): Promise<boolean> {
     const timer = setTimeout(() => done(false), PROBE_TIMEOUT_MS);
     child.stdout.on("data", (b: Buffer) => {
       out += b.toString("latin1");
-      if (/No bootable device|Booting from/.test(out)) done(true);
+      if (proven()) done(true);
     });
     child.on("error", () => done(false));
-    child.on("exit", () => done(/No bootable device|Booting from/.test(out)));
+    child.on("exit", () => done(proven()));
   });
 }

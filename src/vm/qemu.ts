@@ -122,7 +122,7 @@ export async function startQemu(opts: QemuOptions): Promise<QemuMachine> {
         });
       }
     }
-    const accel = await chooseAccel(opts.accel ?? "auto");
+    const accel = await chooseAccel(opts.accel ?? "auto", disk, format);
     const args = [
       "-accel",
       accel,
@@ -186,9 +186,9 @@ function port(p: number): number {
   return p;
 }
 
-async function chooseAccel(a: Accel): Promise<"tcg" | "kvm"> {
+async function chooseAccel(a: Accel, disk: string, format: string): Promise<"tcg" | "kvm"> {
   if (a === "tcg") return "tcg";
-  const ok = await kvmUsable();
+  const ok = await kvmUsable({ disk, format });
   if (a === "kvm" && !ok)
     throw new SlipwayError("KVM was asked for, but KVM guests do not boot on this host");
   return ok ? "kvm" : "tcg";
