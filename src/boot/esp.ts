@@ -32,6 +32,8 @@ export interface EspOptions {
   grubCfg: string;
   bootState: BootState;
   slots: Partial<Record<SlotName, SlotBootFiles>>;
+  /** Further files by ESP path and content, e.g. the first-boot stamp. */
+  extraFiles?: [string, string][];
 }
 
 /** mtools' geometry sanity check rejects FAT images inside whole-disk files. */
@@ -67,6 +69,7 @@ export async function buildEsp(opts: EspOptions): Promise<void> {
       [`${ESP_GRUB_DIR}/grub.cfg`, opts.grubCfg],
       [`${ESP_GRUB_DIR}/grubenv`, encodeGrubEnv(bootStateToEnv(opts.bootState))],
     ];
+    files.push(...(opts.extraFiles ?? []));
     const copies: [string, string][] = [];
     for (const [slot, f] of Object.entries(opts.slots) as [SlotName, SlotBootFiles][]) {
       const d = espSlotDir(slot);

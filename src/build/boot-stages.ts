@@ -31,6 +31,12 @@ import {
   planLayout,
 } from "../disk/layout.ts";
 import { SlipwayError } from "../errors.ts";
+import {
+  FIRSTBOOT_LINUX_ARG,
+  FIRSTBOOT_STAMP,
+  firstbootGrubLines,
+  firstbootOnlyStamp,
+} from "../provision/firstboot.ts";
 import type { InitrdProvisioning } from "../provision/initrd.ts";
 import { placeFiles } from "../provision/placed.ts";
 import type { CustomizeOutput } from "./customize.ts";
@@ -347,6 +353,9 @@ export const espStage: Stage<EspInput, EspOutput> = {
       rootPartuuid: part("root").uniqueGuid,
       usrPartuuids: { A: part("usrA").uniqueGuid, B: part("usrB").uniqueGuid },
       extraArgs: input.kernelArgs,
+      // Ignition runs while the first-boot stamp is on the ESP (the initrd removes it).
+      prelude: firstbootGrubLines(),
+      argVariables: [FIRSTBOOT_LINUX_ARG],
     };
     const kver = input.initrd.value.kver;
     ctx.progress("FAT image with mtools");
@@ -357,6 +366,7 @@ export const espStage: Stage<EspInput, EspOutput> = {
       efiImage: grub.efi,
       grubCfg: generateGrubConfig(grubOpts),
       bootState: initialBootState(),
+      extraFiles: [[FIRSTBOOT_STAMP, firstbootOnlyStamp()]],
       slots: {
         A: {
           kernel: join(input.tree.path(input.tree.value.tree), "usr/lib/modules", kver, "vmlinuz"),

@@ -5,11 +5,11 @@
  */
 export const STAGE_VERSIONS = {
   rootfs: 1,
-  initrd: 2,
+  initrd: 3,
   customize: 2,
   usr: 1,
   root: 1,
   oem: 1,
-  esp: 1,
+  esp: 2,
   disk: 1,
 } as const;

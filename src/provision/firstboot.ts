@@ -43,11 +43,27 @@ export function firstbootStamp(platform: Platform = "qemu"): string {
   ].join("\n");
 }
 
-/** grub.cfg lines, before the menu entries: default to no args, take the stamp's if present. */
+/**
+ * The stamp an image builder writes when the kernel command line already names the platform
+ * (`ignition.platform.id=<oem id>` on every boot, as Fedora CoreOS does): first boot only.
+ */
+export function firstbootOnlyStamp(): string {
+  return [
+    "# Present until first-boot provisioning (Ignition) succeeds; the initrd then deletes it.",
+    `set ${FIRSTBOOT_GRUB_VAR}="ignition.firstboot"`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * grub.cfg lines, before the menu entries: default to no args, take the stamp's if present.
+ * Menu entries run in a new GRUB context that sees only exported variables.
+ */
 export function firstbootGrubLines(): string[] {
   return [
     `set ${FIRSTBOOT_GRUB_VAR}=""`,
     `if [ -f ${FIRSTBOOT_STAMP} ]; then source ${FIRSTBOOT_STAMP}; fi`,
+    `export ${FIRSTBOOT_GRUB_VAR}`,
   ];
 }
 
