@@ -19,6 +19,8 @@ interface ImageRef {
   kernel?: string;
   initrd?: string;
   verityRootHash?: string;
+  /** Where the dm-verity hash tree starts in the image (meta.json boot.verity.hashOffset). */
+  verityHashOffset?: number;
 }
 
 function resolveImage(arg: string): ImageRef {
@@ -27,6 +29,7 @@ function resolveImage(arg: string): ImageRef {
   let m: {
     version?: string;
     usr?: { verityRootHash?: string };
+    boot?: { verity?: { rootHash?: string; hashOffset?: number } | null };
     artifacts?: Record<string, { path: string }>;
   };
   try {
@@ -40,7 +43,10 @@ function resolveImage(arg: string): ImageRef {
   if (m.version) ref.version = m.version;
   if (m.artifacts?.kernel) ref.kernel = join(arg, m.artifacts.kernel.path);
   if (m.artifacts?.initrd) ref.initrd = join(arg, m.artifacts.initrd.path);
-  if (m.usr?.verityRootHash) ref.verityRootHash = m.usr.verityRootHash;
+  const verity = m.boot?.verity;
+  const rootHash = m.usr?.verityRootHash ?? verity?.rootHash;
+  if (rootHash) ref.verityRootHash = rootHash;
+  if (verity?.hashOffset !== undefined) ref.verityHashOffset = verity.hashOffset;
   return ref;
 }
 
@@ -68,7 +74,11 @@ function printSummary(s: PayloadSummary): void {
     `version:   ${s.version}`,
     `size:      ${s.size} bytes`,
     `target:    ${s.target.size} bytes, sha256 ${s.target.sha256}`,
-    ...(s.target.verity ? [`verity:    root hash ${s.target.verity.rootHash}`] : []),
+    ...(s.target.verity
+      ? [
+          `verity:    root hash ${s.target.verity.rootHash}, hash tree at ${s.target.verity.hashOffset}`,
+        ]
+      : []),
     `chunks:    ${s.chunks} × ${s.chunkSize} bytes`,
     `kernel:    ${s.boot.kernel ? `${s.boot.kernel.size} bytes` : "-"}`,
     `initrd:    ${s.boot.initrd ? `${s.boot.initrd.size} bytes` : "-"}`,
@@ -125,6 +135,10 @@ export function register(program: Command): void {
     .option("--initrd <file>", "slot initrd")
     .option("--version <version>", "OS version the payload installs")
     .option("--verity-root-hash <hex>", "dm-verity root hash of the image")
+    .option(
+      "--verity-hash-offset <bytes>",
+      "byte offset of the dm-verity hash tree in the image (its erofs data size)",
+    )
     .option("--json", "print the result as JSON")
     .action(
       async (o: {
@@ -137,12 +151,24 @@ export function register(program: Command): void {
         initrd?: string;
         version?: string;
         verityRootHash?: string;
+        verityHashOffset?: string;
         json?: boolean;
       }) => {
         const to = resolveImage(o.to);
         const kernel = o.kernel ?? to.kernel;
         const initrd = o.initrd ?? to.initrd;
-        const verity = o.verityRootHash ?? to.verityRootHash;
+        const rootHash = o.verityRootHash ?? to.verityRootHash;
+        const offsetArg = o.verityHashOffset;
+        const hashOffset = offsetArg !== undefined ? Number(offsetArg) : to.verityHashOffset;
+        if (offsetArg !== undefined && !/^\d+$/.test(offsetArg))
+          throw new InputError(`--verity-hash-offset "${offsetArg}" is not a byte count`);
+        if (rootHash && hashOffset === undefined)
+          throw new InputError(
+            "a verity image needs its hash offset: give --verity-hash-offset (or --to a build directory whose meta.json has boot.verity)",
+          );
+        if (!rootHash && hashOffset !== undefined)
+          throw new InputError("--verity-hash-offset without a verity root hash");
+        const verity = rootHash && hashOffset !== undefined ? { rootHash, hashOffset } : undefined;
         const started = Date.now();
         const { createPayload } = await payloadLib();
         const r = await createPayload({
@@ -157,7 +183,7 @@ export function register(program: Command): void {
           version: o.version ?? to.version ?? "unknown",
           ...(kernel ? { kernel } : {}),
           ...(initrd ? { initrd } : {}),
-          ...(verity ? { verity: { rootHash: verity } } : {}),
+          ...(verity ? { verity } : {}),
           onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
         });
         if (o.json) return printJson(r);

@@ -64,7 +64,8 @@ export interface ApplyResult {
   resumedAtChunk: number;
   kernel?: Buffer;
   initrd?: Buffer;
-  verity?: { rootHash: string; hashOffset?: number };
+  /** dm-verity root hash and the hash tree's offset in the image (for slot.cfg). */
+  verity?: { rootHash: string; hashOffset: number };
   /** Key ids whose signatures verified. */
   verifiedBy: string[];
 }

@@ -38,7 +38,8 @@ export interface CreateOptions {
   version: string;
   kernel?: string;
   initrd?: string;
-  verity?: { rootHash: string; hashOffset?: number };
+  /** dm-verity of an image whose hash tree is appended at `hashOffset` (the erofs data size). */
+  verity?: { rootHash: string; hashOffset: number };
   /** Brotli quality of the full plan (default 6) and of delta streams (default 9). */
   fullQuality?: number;
   deltaQuality?: number;
@@ -170,6 +171,18 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
   const say = opts.onProgress ?? (() => {});
   const dst = readInput(opts.target, "target image");
   if (dst.length === 0) throw new InputError("target image is empty", { where: opts.target });
+  if (opts.verity) {
+    const { rootHash, hashOffset } = opts.verity;
+    if (!/^[0-9a-f]{64}$/.test(rootHash))
+      throw new InputError(`verity root hash must be 64 hex digits, got "${rootHash}"`);
+    if (!Number.isSafeInteger(hashOffset) || hashOffset <= 0 || hashOffset % 4096 !== 0)
+      throw new InputError(`verity hash offset ${hashOffset} is not a positive multiple of 4096`);
+    if (hashOffset >= dst.length)
+      throw new InputError(
+        `verity hash offset ${hashOffset} is not inside the image (${dst.length} bytes)`,
+        { where: opts.target },
+      );
+  }
   const chunks: string[] = [];
   for (let o = 0; o < dst.length; o += chunkSize)
     chunks.push(sha256(dst.subarray(o, o + chunkSize)));

@@ -67,7 +67,8 @@ export interface Manifest {
   target: {
     size: number;
     sha256: string;
-    verity?: { rootHash: string; hashOffset?: number };
+    /** dm-verity: root hash and where the appended hash tree starts in the image. */
+    verity?: { rootHash: string; hashOffset: number };
   };
   /** The slot's kernel and initrd, stored whole. */
   boot: { kernel?: BootFile; initrd?: BootFile };
@@ -197,6 +198,16 @@ export function validateManifest(raw: unknown, where: string): asserts raw is Ma
   const t = m.target;
   if (typeof t !== "object" || t === null || !isCount(t.size) || t.size === 0) bad("target size");
   if (typeof t.sha256 !== "string" || !HEX64.test(t.sha256)) bad("target sha256");
+  if (t.verity !== undefined) {
+    // The agent writes both into slot.cfg: a hash tree appended to the image
+    // starts at hashOffset, so without it the slot would not mount.
+    const v = t.verity;
+    if (typeof v !== "object" || v === null || typeof v.rootHash !== "string")
+      bad("verity is malformed");
+    if (!HEX64.test(v.rootHash)) bad("verity root hash");
+    if (!isCount(v.hashOffset) || v.hashOffset % 4096 !== 0 || v.hashOffset >= t.size)
+      bad("verity hash offset");
+  }
   // The apply engine holds three chunk-sized buffers: keep them inside the memory budget.
   if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 8 << 20) bad("chunkSize");
   const nChunks = Math.ceil(t.size / m.chunkSize);

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { build } from "esbuild";
@@ -29,7 +36,7 @@ before(async () => {
     version: "2",
     kernel: join(fx.dir, "vmlinuz"),
     initrd: join(fx.dir, "initrd"),
-    verity: { rootHash: "ab".repeat(32) },
+    verity: { rootHash: "ab".repeat(32), hashOffset: 8192 },
     chunkSize: 64 << 10,
   });
 });
@@ -49,7 +56,7 @@ test("full apply rebuilds the image byte for byte", async () => {
   assert.equal(r.sha256, sha256File(fx.added));
   assert.equal(r.kernel?.toString(), "kernel bytes");
   assert.equal(r.initrd?.length, 100_000);
-  assert.deepEqual(r.verity, { rootHash: "ab".repeat(32) });
+  assert.deepEqual(r.verity, { rootHash: "ab".repeat(32), hashOffset: 8192 });
   assert.ok(seen.includes("write") && seen.includes("verify"));
   assert.equal(existsSync(`${target}.slipway-journal`), false);
 });
@@ -191,6 +198,41 @@ test("CLI: keygen, create, inspect, verify, apply", () => {
   assert.equal(sha256File(target), sha256File(fx.edited));
   r = run("payload", "apply", join(fx.dir, "missing.slp"), "--target", target, "--pubkey", fx.pub);
   assert.equal(r.status, 2);
+
+  // A verity build directory: the hash offset comes from meta.json's boot.verity.
+  const build = join(fx.dir, "build-verity");
+  mkdirSync(build);
+  copyFileSync(fx.edited, join(build, "usr.img"));
+  const verity = { rootHash: "cd".repeat(32), hashOffset: 4096 };
+  writeFileSync(
+    join(build, "meta.json"),
+    JSON.stringify({
+      version: "1.2",
+      usr: { verityRootHash: verity.rootHash },
+      artifacts: { usr: { path: "usr.img" } },
+      boot: { verity },
+    }),
+  );
+  const vout = join(fx.dir, "verity.slp");
+  r = run("payload", "create", "--to", build, "--key", `${prefix}.key`, "-o", vout);
+  assert.equal(r.status, 0, r.stderr);
+  r = run("payload", "inspect", vout, "--json");
+  assert.deepEqual(JSON.parse(r.stdout).target.verity, verity);
+  // A root hash alone would give the agent a slot.cfg that cannot mount /usr.
+  r = run(
+    "payload",
+    "create",
+    "--to",
+    fx.edited,
+    "--key",
+    `${prefix}.key`,
+    "-o",
+    vout,
+    "--verity-root-hash",
+    verity.rootHash,
+  );
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--verity-hash-offset/);
 });
 
 test("the apply engine runs on the image's Node 20 (esbuild bundle, /usr/bin/node)", async (t) => {
