@@ -8,13 +8,12 @@
  * and node:fs — no Node 22+ APIs.
  */
 import { createHash } from "node:crypto";
-import { constants as fsc } from "node:fs";
+import { constants as fsc, readSync } from "node:fs";
 import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { pipeline, type Readable, Transform } from "node:stream";
-import { brotliDecompressSync, createBrotliDecompress } from "node:zlib";
 import { InputError, SlipwayError } from "../errors.ts";
-import type { Blob, Plan } from "./format.ts";
+import { BlobReader } from "./blob-reader.ts";
+import type { Plan } from "./format.ts";
 import { readJournal, removeJournal, writeJournal } from "./journal.ts";
 import type { KeyInput } from "./keys.ts";
 import { type OpenedPayload, openPayload, schedule } from "./open.ts";
@@ -72,83 +71,15 @@ export interface ApplyResult {
 
 const MiB = 1 << 20;
 
-/** Pulls exact byte counts out of a decompressing stream. */
-class StreamPuller {
-  private readonly it: AsyncIterator<Buffer>;
-  private pending: Buffer = Buffer.alloc(0);
-  private readonly what: string;
-  private readonly where: string;
-  constructor(stream: Readable, what: string, where: string) {
-    this.it = stream[Symbol.asyncIterator]();
-    this.what = what;
-    this.where = where;
+/** Exactly `len` bytes at `pos` into buf[at…], synchronously (small source pieces: no pool hop). */
+function preadFull(fd: number, buf: Buffer, at: number, len: number, pos: number): boolean {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, buf, at + done, len - done, pos + done);
+    if (n === 0) return false;
+    done += n;
   }
-  /** Damaged compressed data surfaces here as a decoder error: name the blob. */
-  private async next(): Promise<IteratorResult<Buffer>> {
-    try {
-      return await this.it.next();
-    } catch (err) {
-      if (err instanceof SlipwayError) throw err;
-      throw new InputError(`${this.what} is corrupt (${(err as Error).message})`, {
-        where: this.where,
-      });
-    }
-  }
-  async readInto(dst: Buffer, at: number, len: number): Promise<boolean> {
-    let filled = 0;
-    while (filled < len) {
-      if (this.pending.length === 0) {
-        const next = await this.next();
-        if (next.done) return false;
-        this.pending = next.value;
-        continue;
-      }
-      const n = Math.min(this.pending.length, len - filled);
-      this.pending.copy(dst, at + filled, 0, n);
-      this.pending = this.pending.subarray(n);
-      filled += n;
-    }
-    return true;
-  }
-  /** True when nothing is left (a blob must hold exactly what its chunks need). */
-  async atEnd(): Promise<boolean> {
-    if (this.pending.length > 0) return false;
-    for (;;) {
-      const next = await this.next();
-      if (next.done) return true;
-      if (next.value.length > 0) return false;
-    }
-  }
-}
-
-/** A blob's stream of decompressed bytes, with the compressed bytes hashed on the way. */
-function openBlob(reader: PayloadReader, dataOffset: number, blob: Blob, what: string) {
-  const hash = createHash("sha256");
-  let seen = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      seen += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  // Output in large pieces and decode ahead while chunks are hashed and written.
-  const decoder = createBrotliDecompress({
-    chunkSize: 256 << 10,
-    readableHighWaterMark: 4 << 20,
-  } as object);
-  const input = reader.stream(dataOffset + blob.offset, blob.size);
-  const out = pipeline(input, tap, decoder, () => {});
-  return {
-    puller: new StreamPuller(out, what, reader.name),
-    sealed: () => seen === blob.size && hash.digest("hex") === blob.sha256,
-    // The decoder's native window (16 MiB) is only freed on close, not when
-    // the stream ends: close each blob's decoder at once or RSS grows per blob.
-    close: () => {
-      decoder.close();
-      input.destroy();
-    },
-  };
+  return true;
 }
 
 async function readFull(fh: FileHandle, buf: Buffer, at: number, len: number, pos: number) {
@@ -169,25 +100,40 @@ async function writeFull(fh: FileHandle, buf: Buffer, len: number, pos: number) 
   }
 }
 
+/**
+ * SHA-256 of the first `size` bytes of a file or device; undefined if it is
+ * shorter. The next block is read while the current one is hashed.
+ */
 async function hashRange(
   path: string,
   size: number,
   onBytes?: (done: number) => void,
+  buffers: Buffer[] = [Buffer.allocUnsafe(4 * MiB), Buffer.allocUnsafe(4 * MiB)],
 ): Promise<string | undefined> {
   const fh = await open(path, "r");
+  const block = Math.min(buffers[0]!.length, buffers[1]!.length);
+  let next: Promise<boolean> | undefined;
   try {
     const hash = createHash("sha256");
-    const buf = Buffer.allocUnsafe(4 * MiB);
     let pos = 0;
+    let turn = 0;
+    next = readFull(fh, buffers[0]!, 0, Math.min(block, size), 0);
     while (pos < size) {
-      const n = Math.min(buf.length, size - pos);
-      if (!(await readFull(fh, buf, 0, n, pos))) return undefined;
-      hash.update(buf.subarray(0, n));
-      pos += n;
+      const n = Math.min(block, size - pos);
+      const ok = await next;
+      next = undefined;
+      if (!ok) return undefined;
+      const after = pos + n;
+      if (after < size)
+        next = readFull(fh, buffers[turn ^ 1]!, 0, Math.min(block, size - after), after);
+      hash.update(buffers[turn]!.subarray(0, n));
+      pos = after;
+      turn ^= 1;
       onBytes?.(pos);
     }
     return hash.digest("hex");
   } finally {
+    await next?.catch(() => {});
     await fh.close();
   }
 }
@@ -238,6 +184,7 @@ async function choosePlan(
   );
 }
 
+/** A kernel or initrd, decoded straight into a buffer of its size. */
 async function readBootFile(
   reader: PayloadReader,
   opened: OpenedPayload,
@@ -245,19 +192,22 @@ async function readBootFile(
 ): Promise<Buffer | undefined> {
   const f = opened.manifest.boot[name];
   if (!f) return undefined;
-  const raw = await reader.read(opened.dataOffset + f.blob.offset, f.blob.size);
   const where = reader.name;
-  if (createHash("sha256").update(raw).digest("hex") !== f.blob.sha256)
-    throw new InputError(`${name} blob is corrupt`, { where });
-  let data: Buffer;
+  const blob = new BlobReader(reader, opened.dataOffset, f.blob, `${name} blob`);
   try {
-    data = brotliDecompressSync(raw, { maxOutputLength: Math.max(f.size, 1) });
-  } catch {
-    throw new InputError(`${name} blob does not decompress`, { where });
+    const data = Buffer.allocUnsafe(f.size);
+    if (
+      f.blob.rawSize !== f.size ||
+      !(await blob.readInto(data, 0, f.size)) ||
+      !(await blob.finish())
+    )
+      throw new InputError(`${name} blob is corrupt`, { where });
+    if (createHash("sha256").update(data).digest("hex") !== f.sha256)
+      throw new InputError(`${name} does not match its hash`, { where });
+    return data;
+  } finally {
+    blob.close();
   }
-  if (data.length !== f.size || createHash("sha256").update(data).digest("hex") !== f.sha256)
-    throw new InputError(`${name} does not match its hash`, { where });
-  return data;
 }
 
 /** Size of a block device or file: probe the last byte (stat gives 0 for devices). */
@@ -363,7 +313,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       if (end <= resumeAt) continue;
       const stream =
         blob.rawSize > 0
-          ? openBlob(reader, opened.dataOffset, blob, `data blob ${bi} of plan ${plan.id}`)
+          ? new BlobReader(reader, opened.dataOffset, blob, `data blob ${bi} of plan ${plan.id}`)
           : undefined;
       openStream = stream;
       payloadBytesRead += blob.size;
@@ -377,7 +327,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         let at = 0;
         for (const s of w.segments) {
           if (s.kind === "C" || s.kind === "D") {
-            if (c >= resumeAt && !(await readFull(source!, chunkBuf, at, s.len, s.src)))
+            if (c >= resumeAt && !preadFull(source!.fd, chunkBuf, at, s.len, s.src))
               throw new InputError("source is shorter than the delta's base image", {
                 where: opts.source,
               });
@@ -385,7 +335,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
           if (s.kind === "L" || s.kind === "D") {
             const dst = s.kind === "L" ? chunkBuf : scratch;
             const dstAt = s.kind === "L" ? at : 0;
-            if (!stream || !(await stream.puller.readInto(dst, dstAt, s.len)))
+            if (!stream || !(await stream.readInto(dst, dstAt, s.len)))
               throw new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
                 where,
               });
@@ -421,22 +371,27 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         opts.onProgress?.({ phase: "write", done, total });
         if (sinceCheckpoint >= checkpointBytes && c + 1 < end) await checkpoint(c + 1);
       }
-      if (stream && (!(await stream.puller.atEnd()) || !stream.sealed()))
+      if (stream && !(await stream.finish()))
         throw new InputError(`data blob ${bi} of plan ${plan.id} is corrupt`, { where });
       stream?.close();
       openStream = undefined;
-      if (sinceCheckpoint >= checkpointBytes || end === n) await checkpoint(end);
+      if (sinceCheckpoint >= checkpointBytes && end < n) await checkpoint(end);
     }
     await settle(0);
     await settle(1);
     if (isFile && (await target.stat()).size > size) await target.truncate(size);
-    // Success means the bytes on the target are right, whatever happened
-    // before (resumes included). Reading back overlaps the last sync.
-    sha = await hashRange(opts.target, size, (done) =>
-      opts.onProgress?.({ phase: "verify", done, total: size }),
-    );
+    // Everything durable (like dd conv=fsync) before the read-back starts.
+    await checkpoint(n);
     await waitSync();
-    await target.datasync();
+    // Success means the bytes on the target are right, whatever happened
+    // before (resumes included).
+    opts.onProgress?.({ phase: "verify", done: 0, total: size });
+    sha = await hashRange(
+      opts.target,
+      size,
+      (done) => opts.onProgress?.({ phase: "verify", done, total: size }),
+      buffers,
+    );
   } finally {
     openStream?.close();
     // Never close the file under a write or sync still in flight.

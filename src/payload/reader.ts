@@ -18,6 +18,11 @@ export interface PayloadReader {
   read(offset: number, length: number): Promise<Buffer>;
   /** The same bytes as a stream, for blobs. */
   stream(offset: number, length: number): Readable;
+  /**
+   * Optional: exactly `length` bytes at `position` into the start of `buf`
+   * (a reused buffer: blobs are then read without allocating per piece).
+   */
+  readInto?(buf: Buffer, length: number, position: number): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -43,6 +48,15 @@ export function fileReader(path: string): PayloadReader {
       const { bytesRead } = await (await fh()).read(buf, 0, length, offset);
       if (bytesRead !== length) throw new InputError("payload is truncated", { where: path });
       return buf;
+    },
+    async readInto(buf, length, position) {
+      const h = await fh();
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await h.read(buf, done, length - done, position + done);
+        if (bytesRead === 0) throw new InputError("payload is truncated", { where: path });
+        done += bytesRead;
+      }
     },
     stream(offset, length) {
       // Its own descriptor per blob: destroying it never touches the shared handle.
