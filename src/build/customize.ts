@@ -193,7 +193,11 @@ function writeIdentity(tree: string, input: CustomizeInput): void {
     join(wants, "slipway-oem-environment.service"),
   );
   if (input.signingKey) writeFile(tree, "usr/share/slipway/update-signing.pem", input.signingKey);
-  writeFile(tree, "etc/hostname", `${input.identity.name}\n`);
+  // An /etc overlay that ships a hostname keeps it; otherwise the image's name.
+  const overlayHostname = input.overlays.some(
+    (o) => o.target.replace(/\/+$/, "") === "/etc" && existsSync(join(o.source, "hostname")),
+  );
+  if (!overlayHostname) writeFile(tree, "etc/hostname", `${input.identity.name}\n`);
 }
 
 /**
@@ -202,6 +206,9 @@ function writeIdentity(tree: string, input: CustomizeInput): void {
  */
 function installAgent(tree: string, agent: AgentFiles): void {
   writeFile(tree, AGENT_BUNDLE_PATH, agent.bundle, 0o755);
+  // `slipway update status`, `slipway gpt show` on the host: the bundle is the on-host CLI.
+  rmSync(join(tree, "usr/bin/slipway"), { force: true });
+  symlinkSync("../lib/slipway/slipway-agent.cjs", join(tree, "usr/bin/slipway"));
   writeFile(tree, `usr/lib/systemd/system/${AGENT_UNIT}`, agent.unit);
   const wants = join(tree, "usr/lib/systemd/system/multi-user.target.wants");
   mkdirSync(wants, { recursive: true });

@@ -4,19 +4,23 @@
  * under /var/tmp/slipway-test-cache. The stage cache there is shared too, so
  * a code change re-runs only the stages it affects (mmdebstrap runs once).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Document, isSeq, parseDocument } from "yaml";
 import { hashJson, hashPath } from "../../src/build/hash.ts";
 import { type BuildMeta, readMeta } from "../../src/build/meta.ts";
 
@@ -99,14 +103,30 @@ export function copyWorkDir(from: string, name: string): string {
   return dir;
 }
 
+/**
+ * Code whose change changes what `slipway build` writes: the pipeline and boot chain, and what
+ * goes into the image (provisioning files, the agent bundle and what it imports).
+ */
+const IMAGE_CODE = [
+  "src/build",
+  "src/boot",
+  "src/disk",
+  "src/config",
+  "src/provision",
+  "src/agent",
+  "src/payload",
+  "src/omaha",
+  "src/lock",
+  "src/errors.ts",
+];
+
 async function fixtureKey(workDir: string): Promise<string> {
+  const code: Record<string, string> = {};
+  for (const p of IMAGE_CODE) code[p] = await hashPath(join(REPO, p));
   return hashJson({
     config: await hashPath(join(workDir, "slipway.yaml")),
     work: await hashWorkInputs(workDir),
-    build: await hashPath(join(REPO, "src/build")),
-    boot: await hashPath(join(REPO, "src/boot")),
-    disk: await hashPath(join(REPO, "src/disk")),
-    configCode: await hashPath(join(REPO, "src/config")),
+    code,
   }).slice(0, 16);
 }
 
@@ -131,19 +151,39 @@ export async function customBuild(
     prepare(staging);
     const key = await fixtureKey(staging);
     const dir = join(TEST_CACHE, `${name}-${key}`);
-    const found = readMeta(join(dir, "builds/latest"));
-    if (found) return built(dir, found);
-    const r = slipway(["build", "--config", join(staging, "slipway.yaml")]);
-    if (r.code !== 0)
-      throw new Error(`building ${name} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(staging, dir);
-    pruneFixtures(name, dir);
-    const meta = readMeta(join(dir, "builds/latest"));
-    if (!meta) throw new Error(`no meta.json in ${dir}/builds/latest`);
-    return built(dir, meta);
+    // Another test process may be building the same variant: the loser finds it built.
+    return await withFlock(`${dir}.lock`, async () => {
+      const found = readMeta(join(dir, "builds/latest"));
+      if (found) return built(dir, found);
+      const r = slipway(["build", "--config", join(staging, "slipway.yaml")]);
+      if (r.code !== 0)
+        throw new Error(`building ${name} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(staging, dir);
+      pruneFixtures(name, dir);
+      const meta = readMeta(join(dir, "builds/latest"));
+      if (!meta) throw new Error(`no meta.json in ${dir}/builds/latest`);
+      return built(dir, meta);
+    });
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Run `fn` holding an exclusive flock on `lock` (a `flock` child holds it until we are done). */
+async function withFlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  writeFileSync(lock, "", { flag: "a" });
+  const holder = spawn("flock", [lock, "sh", "-c", "echo locked; read _"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise<void>((res, rej) => {
+    holder.stdout.once("data", () => res());
+    holder.once("exit", (c) => rej(new Error(`flock ${lock} exited ${c}`)));
+  });
+  try {
+    return await fn();
+  } finally {
+    holder.stdin.end("\n");
   }
 }
 
@@ -174,13 +214,48 @@ function pruneFixtures(name: string, keep: string): void {
     .sort((a, b) => b.t - a.t);
   for (const e of entries.slice(2)) {
     const p = join(TEST_CACHE, e.n);
-    if (p !== keep) rmSync(p, { recursive: true, force: true });
+    if (p === keep) continue;
+    rmSync(p, { recursive: true, force: true });
+    rmSync(`${p}.lock`, { force: true });
   }
   // Only this file's own work dirs: the cache dir is shared with other test areas.
-  const mine = /^([a-z]+-staging|noop|overlay|fail|tools|badconfig|init|lockfile|convert)-/;
+  const mine = /^([a-z0-9-]+-staging|noop|overlay|fail|tools|badconfig|init|lockfile|convert)-/;
   for (const n of readdirSync(TEST_CACHE)) {
     const p = join(TEST_CACHE, n);
     if (!mine.test(n) || !existsSync(p)) continue;
     if (Date.now() - statSync(p).mtimeMs > 3600_000) rmSync(p, { recursive: true, force: true });
   }
+}
+
+/** Edit a work dir's slipway.yaml as a YAML document (comments and layout kept). */
+export function editConfig(workDir: string, edit: (doc: Document) => void): void {
+  const path = join(workDir, "slipway.yaml");
+  const doc = parseDocument(readFileSync(path, "utf8"));
+  edit(doc);
+  if (doc.errors.length) throw new Error(`${path}: ${doc.errors[0]?.message}`);
+  writeFileSync(path, doc.toString());
+}
+
+/** Append values to a list in the config (created if missing), skipping ones already there. */
+export function appendToList(doc: Document, path: string[], values: string[]): void {
+  const node = doc.getIn(path);
+  const have = isSeq(node) ? (node.toJSON() as string[]) : [];
+  doc.setIn(path, [...have, ...values.filter((v) => !have.includes(v))]);
+}
+
+/** Source directory (in the work dir) of the config's first overlay into `target`. */
+export function overlayDir(workDir: string, target: "/etc" | "/usr"): string {
+  const doc = parseDocument(readFileSync(join(workDir, "slipway.yaml"), "utf8"));
+  const overlays = (doc.toJS() as { overlays?: { source: string; target?: string }[] }).overlays;
+  const o = overlays?.find((x) => (x.target ?? "/usr").replace(/\/+$/, "") === target);
+  if (!o) throw new Error(`${workDir}/slipway.yaml: no overlay with target ${target}`);
+  return join(workDir, o.source);
+}
+
+/** Write a file under a directory, creating parents. */
+export function putFile(dir: string, rel: string, text: string, mode = 0o644): void {
+  const p = join(dir, rel);
+  mkdirSync(dirname(p), { recursive: true });
+  writeFileSync(p, text, { mode });
+  chmodSync(p, mode);
 }
