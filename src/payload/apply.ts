@@ -12,7 +12,7 @@ import { constants as fsc, readSync } from "node:fs";
 import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError, SlipwayError } from "../errors.ts";
-import { BlobReader } from "./blob-reader.ts";
+import { BlobReader, INPUT_BUFFER } from "./blob-reader.ts";
 import type { Plan } from "./format.ts";
 import { readJournal, removeJournal, writeJournal } from "./journal.ts";
 import type { KeyInput } from "./keys.ts";
@@ -142,6 +142,7 @@ async function hashRange(
 async function choosePlan(
   opened: OpenedPayload,
   opts: ApplyOptions,
+  buffers: Buffer[],
 ): Promise<{ plan: Plan; sourceNote?: string }> {
   const { manifest } = opened;
   const where = opts.payload.toString();
@@ -165,8 +166,11 @@ async function choosePlan(
   for (const size of sizes) {
     let sha = opts.sourceSha256;
     if (sha === undefined) {
-      sha = await hashRange(opts.source, size, (done) =>
-        opts.onProgress?.({ phase: "source", done, total: size }),
+      sha = await hashRange(
+        opts.source,
+        size,
+        (done) => opts.onProgress?.({ phase: "source", done, total: size }),
+        buffers,
       );
     }
     if (sha === undefined) continue;
@@ -235,7 +239,10 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   const where = reader.name;
   const opened = await openPayload(reader, opts.trustedKeys);
   const { manifest } = opened;
-  const { plan } = await choosePlan(opened, opts);
+  // Two chunk buffers, used for everything: hashing the source, assembling
+  // one chunk while the other is written, reading the target back.
+  const buffers = [Buffer.allocUnsafe(manifest.chunkSize), Buffer.allocUnsafe(manifest.chunkSize)];
+  const { plan } = await choosePlan(opened, opts, buffers);
   const work = schedule(manifest, plan, where);
   const size = manifest.target.size;
   const n = manifest.chunks.length;
@@ -274,18 +281,14 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       plan: plan.id,
       chunksDone: resumeAt,
     });
-    // Two chunk buffers: one is assembled and hashed while the other is written.
-    const buffers = [
-      Buffer.allocUnsafe(manifest.chunkSize),
-      Buffer.allocUnsafe(manifest.chunkSize),
-    ];
     let turn = 0;
     const settle = async (i: number) => {
       const err = await inFlight[i];
       inFlight[i] = undefined;
       if (err) throw err;
     };
-    const scratch = Buffer.allocUnsafe(manifest.chunkSize);
+    const scratch = Buffer.allocUnsafe(Math.min(manifest.chunkSize, 256 << 10));
+    const input = Buffer.allocUnsafe(INPUT_BUFFER);
     let sinceCheckpoint = 0;
     // A checkpoint syncs in the background while the next chunks are built;
     // the journal only claims chunks written before that sync began.
@@ -313,7 +316,13 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       if (end <= resumeAt) continue;
       const stream =
         blob.rawSize > 0
-          ? new BlobReader(reader, opened.dataOffset, blob, `data blob ${bi} of plan ${plan.id}`)
+          ? new BlobReader(
+              reader,
+              opened.dataOffset,
+              blob,
+              `data blob ${bi} of plan ${plan.id}`,
+              input,
+            )
           : undefined;
       openStream = stream;
       payloadBytesRead += blob.size;
@@ -332,17 +341,19 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
                 where: opts.source,
               });
           }
-          if (s.kind === "L" || s.kind === "D") {
-            const dst = s.kind === "L" ? chunkBuf : scratch;
-            const dstAt = s.kind === "L" ? at : 0;
-            if (!stream || !(await stream.readInto(dst, dstAt, s.len)))
-              throw new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
-                where,
-              });
-            if (s.kind === "D" && c >= resumeAt) {
-              for (let i = 0; i < s.len; i++)
-                chunkBuf[at + i] = (chunkBuf[at + i]! + scratch[i]!) & 255;
-            }
+          const truncated = () =>
+            new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
+              where,
+            });
+          if (s.kind === "L" && !(await stream?.readInto(chunkBuf, at, s.len))) throw truncated();
+          // D: the stream holds differences to add to the source bytes, piece by piece.
+          for (let off = 0; s.kind === "D" && off < s.len; off += scratch.length) {
+            const len = Math.min(scratch.length, s.len - off);
+            if (!(await stream?.readInto(scratch, 0, len))) throw truncated();
+            if (c < resumeAt) continue;
+            const base = at + off;
+            for (let i = 0; i < len; i++)
+              chunkBuf[base + i] = (chunkBuf[base + i]! + scratch[i]!) & 255;
           }
           at += s.len;
         }

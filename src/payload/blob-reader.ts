@@ -20,7 +20,7 @@ import type { Blob } from "./format.ts";
 import type { PayloadReader } from "./reader.ts";
 
 /** Compressed bytes fetched per read (one reused buffer). */
-const PIECE = 1 << 20;
+export const INPUT_BUFFER = 1 << 20;
 const EMPTY = Buffer.alloc(0);
 
 interface Decoder {
@@ -95,10 +95,9 @@ interface Fetcher {
   close(): void;
 }
 
-function fetcher(reader: PayloadReader, offset: number, size: number): Fetcher {
+function fetcher(reader: PayloadReader, offset: number, size: number, buf: Buffer): Fetcher {
   if (reader.readInto) {
     const readInto = reader.readInto.bind(reader);
-    const buf = Buffer.allocUnsafe(Math.min(PIECE, Math.max(size, 1)));
     let pos = 0;
     return {
       async next() {
@@ -137,11 +136,21 @@ export class BlobReader {
   private fetched = 0;
   private drained = false;
 
-  constructor(reader: PayloadReader, dataOffset: number, blob: Blob, what: string) {
+  /**
+   * `input` holds the compressed pieces: pass one buffer for every blob of
+   * an apply (a fresh one per blob would wait for the GC to be freed).
+   */
+  constructor(
+    reader: PayloadReader,
+    dataOffset: number,
+    blob: Blob,
+    what: string,
+    input: Buffer = Buffer.allocUnsafe(INPUT_BUFFER),
+  ) {
     this.what = what;
     this.where = reader.name;
     this.blob = blob;
-    this.fetch = fetcher(reader, dataOffset + blob.offset, blob.size);
+    this.fetch = fetcher(reader, dataOffset + blob.offset, blob.size, input);
     if (nativeWorks !== false) {
       this.decoder = nativeDecoder();
       nativeWorks = this.decoder !== undefined;
