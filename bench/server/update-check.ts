@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "32" },
     backend: { type: "string", default: "both" },
     smoke: { type: "boolean", default: false },
+    /** Write a V8 CPU profile of each measured server process into this directory. */
+    profile: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -59,8 +61,9 @@ async function spawnServer(
   cmd: string,
   argv: string[],
   port: number,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ url: string; stop(): Promise<void> }> {
-  const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], env });
   let err = "";
   p.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
@@ -212,7 +215,10 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
     await seed(server.url, token, database);
     // Restart so the measured process starts clean (as after a deploy).
     await server.stop();
-    server = await spawnServer(bin, serveArgs, port);
+    const profileEnv = args.profile
+      ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` }
+      : process.env;
+    server = await spawnServer(bin, serveArgs, port, profileEnv);
     const noopPort = await freePort();
     const noop = await spawnServer(
       node,

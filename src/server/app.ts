@@ -51,16 +51,24 @@ export interface ServerApp {
   omaha: OmahaService;
 }
 
+/**
+ * How often batched last-check times are written: small batches keep each write short (on
+ * SQLite it blocks the event loop while it runs); a killed process loses at most this much.
+ */
+const TOUCH_FLUSH_MS = 100;
+
 const EMPTY_OMAHA_ERROR =
   '<?xml version="1.0" encoding="UTF-8"?>\n<response protocol="3.0" server="slipway"></response>\n';
 
 export async function buildApp(o: AppOptions): Promise<ServerApp> {
   const clock = o.clock ?? systemClock;
-  const { db, kind } = o.db;
+  const { db, kind, hot } = o.db;
   const app = Fastify({
     logger: o.logger ?? false,
     // One log line per Omaha check would drown everything else; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (it cost every update check); errors log without a reqId.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: o.jsonBodyLimit ?? 1024 * 1024,
     trustProxy: o.trustProxy ?? false,
     routerOptions: { ignoreTrailingSlash: true },
@@ -69,6 +77,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
   const omaha = new OmahaService({
     db,
     kind,
+    hot,
     clock,
     publicUrl: o.publicUrl,
     pollIntervalS: o.pollIntervalS,
@@ -77,11 +86,12 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
   const fleetLock = new FleetLock(db, kind, o.fleetLockSlots ?? 1);
   const flushTimer = setInterval(() => {
     omaha.flushTouches().catch((err) => app.log.error({ err }, "writing last-check times failed"));
-  }, 1000);
+  }, TOUCH_FLUSH_MS);
   flushTimer.unref();
   app.addHook("onClose", async () => {
     clearInterval(flushTimer);
-    await omaha.flushTouches();
+    // A flush already under way does not include the newest touches: flush until none are left.
+    while (omaha.pendingTouches > 0 || omaha.flushing) await omaha.flushTouches();
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -109,16 +119,6 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     reply.status(status).send({ error: message });
   });
 
-  await app.register(fastifyRateLimit, {
-    global: true,
-    max: o.rateLimitPerMinute ?? 600,
-    timeWindow: 60_000,
-    // Only the admin API and FleetLock: Omaha clients behind one NAT must not be throttled.
-    allowList: (req) =>
-      !req.url.startsWith("/api/") &&
-      !req.url.startsWith("/v1/pre-reboot") &&
-      !req.url.startsWith("/v1/steady-state"),
-  });
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -182,33 +182,45 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     },
   );
 
-  // ---- FleetLock
-  for (const [path, take] of [
-    ["/v1/pre-reboot", true],
-    ["/v1/steady-state", false],
-  ] as const) {
-    app.post(path, { schema: { hide: true } }, async (req, reply) => {
-      if (req.headers["fleet-lock-protocol"] !== "true") {
-        reply.status(400);
-        return { kind: "missing_header", value: "header fleet-lock-protocol: true is required" };
-      }
-      const params = parseClientParams(req.body);
-      if ("status" in params) {
-        reply.status(params.status);
-        return { kind: params.kind, value: params.value };
-      }
-      if (take) {
-        const err = await fleetLock.acquire(params, clock());
-        if (err) {
-          reply.status(err.status);
-          return { kind: err.kind, value: err.value };
-        }
-      } else {
-        await fleetLock.release(params);
-      }
-      return {};
+  // Admin API and FleetLock are rate limited per client; Omaha is not (clients behind one NAT
+  // must not be throttled, and the hook would cost every update check).
+  const rateLimit = (scope: FastifyInstance) =>
+    scope.register(fastifyRateLimit, {
+      global: true,
+      max: o.rateLimitPerMinute ?? 600,
+      timeWindow: 60_000,
     });
-  }
+
+  // ---- FleetLock
+  await app.register(async (scope) => {
+    await rateLimit(scope);
+    for (const [path, take] of [
+      ["/v1/pre-reboot", true],
+      ["/v1/steady-state", false],
+    ] as const) {
+      scope.post(path, { schema: { hide: true } }, async (req, reply) => {
+        if (req.headers["fleet-lock-protocol"] !== "true") {
+          reply.status(400);
+          return { kind: "missing_header", value: "header fleet-lock-protocol: true is required" };
+        }
+        const params = parseClientParams(req.body);
+        if ("status" in params) {
+          reply.status(params.status);
+          return { kind: params.kind, value: params.value };
+        }
+        if (take) {
+          const err = await fleetLock.acquire(params, clock());
+          if (err) {
+            reply.status(err.status);
+            return { kind: err.kind, value: err.value };
+          }
+        } else {
+          await fleetLock.release(params);
+        }
+        return {};
+      });
+    }
+  });
 
   // ---- operations
   app.get("/health", { schema: { hide: true } }, async (_req, reply) => {
@@ -228,6 +240,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
 
   // ---- admin API (bearer tokens: viewer reads, admin writes)
   await app.register(async (scope) => {
+    await rateLimit(scope);
     scope.addContentTypeParser("application/octet-stream", (_req, payload, done) =>
       done(null, payload),
     );

@@ -4,7 +4,7 @@
  * request is handled in one transaction that commits before the answer is sent, so an
  * acknowledged event is never lost.
  */
-import type { CompiledQuery, Kysely, Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import {
   ErrorCode,
   EventResult,
@@ -18,6 +18,7 @@ import {
 import { logActivity } from "./activity.ts";
 import { type ChannelTarget, ConfigCache, type GroupRef } from "./config-cache.ts";
 import type { DbKind } from "./db/connect.ts";
+import type { HotQueries, InstanceSnapshot } from "./db/hot-queries.ts";
 import type { Database, GroupTable, InstanceTable, PackageTable } from "./db/schema.ts";
 import { IN_PROGRESS, InstanceStatus } from "./instance-status.ts";
 import type { Metrics } from "./metrics.ts";
@@ -26,6 +27,7 @@ import { type Clock, decideGrant, type GroupPolicy, nextVersion } from "./policy
 export interface OmahaServiceOptions {
   db: Kysely<Database>;
   kind: DbKind;
+  hot: HotQueries;
   clock: Clock;
   /** Base URL under which this server serves stored packages, e.g. "http://host:8080". */
   publicUrl: string | (() => string);
@@ -131,19 +133,7 @@ export class OmahaService {
     channel: ChannelTarget | null,
   ): Promise<boolean> {
     if (app.events.length > 0) return false;
-    // Compiled once: building and compiling the query cost more than running it.
-    this.#selectInstance ??= this.#o.db
-      .selectFrom("instances")
-      .selectAll()
-      .where("app_id", "=", "")
-      .where("machine_id", "=", "")
-      .compile();
-    const prev = (
-      await this.#o.db.executeQuery<InstanceTable>({
-        ...this.#selectInstance,
-        parameters: [app.appId, machineId],
-      })
-    ).rows[0];
+    const prev = await this.#o.hot.instance(app.appId, machineId);
     if (!prev || IN_PROGRESS.includes(prev.status)) return false;
     const f = instanceFields(app, ctx, now, group, prev);
     if (
@@ -166,11 +156,18 @@ export class OmahaService {
     return true;
   }
 
-  #selectInstance: CompiledQuery<InstanceTable> | undefined;
   readonly #touches = new Map<string, number>();
   #flushing: Promise<void> | null = null;
 
-  /** Write the batched last-check times (called every second and on shutdown). */
+  get pendingTouches(): number {
+    return this.#touches.size;
+  }
+
+  get flushing(): boolean {
+    return this.#flushing !== null;
+  }
+
+  /** Write the batched last-check times (called every TOUCH_FLUSH_MS and on shutdown). */
   flushTouches(): Promise<void> {
     if (this.#flushing) return this.#flushing;
     if (this.#touches.size === 0) return Promise.resolve();
@@ -184,24 +181,11 @@ export class OmahaService {
       e.machines.push(machine);
       byApp.set(appId, e);
     }
-    this.#flushing = this.#o.db
-      .transaction()
-      .execute(async (trx) => {
-        for (const [appId, e] of byApp) {
-          for (let i = 0; i < e.machines.length; i += 500) {
-            await trx
-              .updateTable("instances")
-              .set({ last_check_at: e.at })
-              .where("app_id", "=", appId)
-              .where("machine_id", "in", e.machines.slice(i, i + 500))
-              .where("last_check_at", "<", e.at)
-              .execute();
-          }
-        }
-      })
-      .finally(() => {
-        this.#flushing = null;
-      });
+    this.#flushing = (async () => {
+      for (const [appId, e] of byApp) await this.#o.hot.touch(appId, e.machines, e.at);
+    })().finally(() => {
+      this.#flushing = null;
+    });
     return this.#flushing;
   }
 
@@ -503,7 +487,7 @@ export class OmahaService {
   }
 }
 
-function groupMatches(group: GroupRef, inst: InstanceTable): boolean {
+function groupMatches(group: GroupRef, inst: { group_id: string | null }): boolean {
   return group.id === inst.group_id;
 }
 
@@ -513,7 +497,7 @@ function instanceFields(
   ctx: RequestContext,
   now: number,
   group: GroupRef | null,
-  prev: InstanceTable | undefined,
+  prev: InstanceSnapshot | undefined,
 ) {
   return {
     alias: (app.machineAlias ?? prev?.alias ?? "").slice(0, MAX_FIELD),

@@ -4,15 +4,19 @@
  */
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { type HotQueries, postgresHotQueries, sqliteHotQueries } from "./hot-queries.ts";
 import { migrate } from "./migrations.ts";
 import type { Database } from "./schema.ts";
-import { openSqlite } from "./sqlite-dialect.ts";
+import { startCheckpointer } from "./sqlite-checkpointer.ts";
+import { openSqlite, openSqliteReader } from "./sqlite-dialect.ts";
 
 export type DbKind = "sqlite" | "postgres";
 
 export interface Db {
   db: Kysely<Database>;
   kind: DbKind;
+  /** Prepared statements of the update check's steady state. */
+  hot: HotQueries;
   close(): Promise<void>;
 }
 
@@ -24,21 +28,37 @@ export function isPostgresUrl(target: string): boolean {
 }
 
 export async function openDatabase(target: string, opts: { poolSize?: number } = {}): Promise<Db> {
-  let db: Kysely<Database>;
-  let kind: DbKind;
   if (isPostgresUrl(target)) {
-    kind = "postgres";
     const pool = new pg.Pool({ connectionString: target, max: opts.poolSize ?? 10 });
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  } else {
-    kind = "sqlite";
-    db = new Kysely<Database>({ dialect: openSqlite(target).dialect });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    await migrateOrClose(db, "postgres");
+    return { db, kind: "postgres", hot: postgresHotQueries(pool), close: () => db.destroy() };
   }
+  const { dialect, raw } = openSqlite(target);
+  const db = new Kysely<Database>({ dialect });
+  await migrateOrClose(db, "sqlite");
+  const reader = openSqliteReader(target);
+  const exclusive = (fn: () => void) => db.connection().execute(async () => fn());
+  const checkpointer = startCheckpointer(target, {
+    onError: (message) => process.emitWarning(`SQLite checkpoint of ${target}: ${message}`),
+  });
+  return {
+    db,
+    kind: "sqlite",
+    hot: sqliteHotQueries(reader, raw, exclusive),
+    close: async () => {
+      await checkpointer.stop();
+      reader.close();
+      await db.destroy();
+    },
+  };
+}
+
+async function migrateOrClose(db: Kysely<Database>, kind: DbKind): Promise<void> {
   try {
     await migrate(db, kind);
   } catch (err) {
     await db.destroy();
     throw err;
   }
-  return { db, kind, close: () => db.destroy() };
 }

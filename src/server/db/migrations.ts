@@ -181,6 +181,13 @@ function steps(kind: DbKind): Record<string, Migration> {
           .execute();
       },
     },
+    "0002-no-last-check-index": {
+      // Every update check moves last_check_at; an index on it made each of those writes an
+      // index update too. Only retention filters on it, rarely, and a scan is fine there.
+      async up(db: Kysely<unknown>) {
+        await db.schema.dropIndex("instances_last_check").execute();
+      },
+    },
   };
 }
 

@@ -16,13 +16,33 @@ function bind(params: ReadonlyArray<unknown>): (null | number | bigint | string 
   });
 }
 
+/**
+ * Settings of every connection: the database is read through a memory map and a large page
+ * cache, because a check reads one row of a possibly large instance table at random.
+ */
+function tune(raw: DatabaseSync): void {
+  raw.exec("PRAGMA busy_timeout = 5000");
+  raw.exec("PRAGMA mmap_size = 1073741824");
+  raw.exec("PRAGMA cache_size = -65536");
+}
+
+/** A second connection that only reads (the update checks' hot path). */
+export function openSqliteReader(path: string): DatabaseSync {
+  const raw = new DatabaseSync(path);
+  tune(raw);
+  raw.exec("PRAGMA query_only = ON");
+  return raw;
+}
+
 export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
   // WAL + NORMAL survives a killed process (not a power cut) without fsync per commit.
   raw.exec("PRAGMA journal_mode = WAL");
   raw.exec("PRAGMA synchronous = NORMAL");
   raw.exec("PRAGMA foreign_keys = ON");
-  raw.exec("PRAGMA busy_timeout = 5000");
+  // Checkpoints run on a worker thread (sqlite-checkpointer.ts), never in a commit here.
+  raw.exec("PRAGMA wal_autocheckpoint = 0");
+  tune(raw);
   const cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
   const database: SqliteDatabase = {
     close: () => raw.close(),

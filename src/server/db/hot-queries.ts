@@ -1,0 +1,119 @@
+/**
+ * The two statements every steady-state update check needs, outside the query builder: read a
+ * host's row and (batched) write its last-check times. They run on every check, so each is
+ * prepared once — on SQLite through a second, read-only connection (WAL lets it read the last
+ * committed state while the writer works), on PostgreSQL as named statements, parsed and
+ * planned once per pooled connection.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type pg from "pg";
+
+/** The columns a steady-state check compares with what the host says. */
+export interface InstanceSnapshot {
+  version: string;
+  track: string;
+  group_id: string | null;
+  boot_id: string;
+  ip: string;
+  alias: string;
+  oem: string;
+  oem_version: string;
+  status: string;
+}
+
+export interface HotQueries {
+  instance(appId: string, machineId: string): Promise<InstanceSnapshot | undefined>;
+  /** Set last_check_at = at for these hosts of one app (never moves it backwards). */
+  touch(appId: string, machineIds: string[], at: number): Promise<void>;
+}
+
+/**
+ * `exclusive` runs its callback while the query builder's single SQLite connection is held,
+ * so the batched write never lands inside another request's open transaction.
+ */
+export function sqliteHotQueries(
+  reader: DatabaseSync,
+  writer: DatabaseSync,
+  exclusive: (fn: () => void) => Promise<void>,
+): HotQueries {
+  // node:sqlite numbers "$1" style parameters by name; "?" keeps them positional.
+  const select: StatementSync = reader.prepare(
+    `SELECT version, track, group_id, boot_id, ip, alias, oem, oem_version, status
+       FROM instances WHERE app_id = ? AND machine_id = ?`,
+  );
+  const touch: StatementSync = writer.prepare(
+    `UPDATE instances SET last_check_at = ?
+       WHERE app_id = ? AND machine_id IN (SELECT value FROM json_each(?)) AND last_check_at < ?`,
+  );
+  return {
+    async instance(appId, machineId) {
+      return select.get(appId, machineId) as InstanceSnapshot | undefined;
+    },
+    touch(appId, machineIds, at) {
+      return exclusive(() => {
+        touch.run(at, appId, JSON.stringify(machineIds), at);
+      });
+    },
+  };
+}
+
+/**
+ * On PostgreSQL a check's cost is mostly the round trip (two socket writes and a wake-up of
+ * the backend), so the lookups of all checks that arrive in the same event-loop turn go to the
+ * server as one `= ANY($2)` query. A lone check waits for nothing but that turn.
+ */
+export function postgresHotQueries(pool: pg.Pool): HotQueries {
+  type Waiter = { resolve(row: InstanceSnapshot | undefined): void; reject(err: unknown): void };
+  let pending = new Map<string, Map<string, Waiter[]>>();
+  let scheduled = false;
+
+  const lookup = async (appId: string, byMachine: Map<string, Waiter[]>) => {
+    const machines = [...byMachine.keys()];
+    try {
+      const r = await pool.query<InstanceSnapshot & { machine_id: string }>({
+        name: "slipway_instance_snapshots",
+        text: `SELECT machine_id, version, track, group_id, boot_id, ip, alias, oem, oem_version, status
+                 FROM instances WHERE app_id = $1 AND machine_id = ANY($2::text[])`,
+        values: [appId, machines],
+      });
+      const found = new Map(r.rows.map((row) => [row.machine_id, row]));
+      for (const [machine, waiters] of byMachine)
+        for (const w of waiters) w.resolve(found.get(machine));
+    } catch (err) {
+      for (const waiters of byMachine.values()) for (const w of waiters) w.reject(err);
+    }
+  };
+  const run = () => {
+    const batch = pending;
+    pending = new Map();
+    scheduled = false;
+    for (const [appId, byMachine] of batch) void lookup(appId, byMachine);
+  };
+
+  return {
+    instance(appId, machineId) {
+      return new Promise((resolve, reject) => {
+        let byMachine = pending.get(appId);
+        if (!byMachine) {
+          byMachine = new Map();
+          pending.set(appId, byMachine);
+        }
+        const waiters = byMachine.get(machineId);
+        if (waiters) waiters.push({ resolve, reject });
+        else byMachine.set(machineId, [{ resolve, reject }]);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(run);
+        }
+      });
+    },
+    async touch(appId, machineIds, at) {
+      await pool.query({
+        name: "slipway_instance_touch",
+        text: `UPDATE instances SET last_check_at = $1
+                 WHERE app_id = $2 AND machine_id = ANY($3::text[]) AND last_check_at < $1`,
+        values: [at, appId, machineIds],
+      });
+    },
+  };
+}
