@@ -234,7 +234,7 @@ export class Agent {
     const p = this.persisted.pending;
     const { state } = await this.boot.read();
     if (p !== undefined && this.booted === p.slot && this.version === p.version) {
-      const health = await checkHealth(this.d.layout.healthDir, this.d.systemState);
+      const health = await checkHealth(this.d.layout.healthDirs, this.d.systemState);
       if (!health.healthy) {
         this.log(`health gate failed on ${p.version}: ${health.problems.join("; ")}`);
         await this.boot.write(markBad(state, p.slot));
@@ -279,7 +279,7 @@ export class Agent {
       });
       this.save();
     } else if (state[this.booted].successful !== 1) {
-      const health = await checkHealth(this.d.layout.healthDir, this.d.systemState);
+      const health = await checkHealth(this.d.layout.healthDirs, this.d.systemState);
       if (health.healthy) await this.boot.write(markGood(state, this.booted));
       else this.log(`not marking ${SLOT_LABEL[this.booted]} good: ${health.problems.join("; ")}`);
     } else {

@@ -1,10 +1,12 @@
 /**
  * Entry point of the agent bundle (scripts/bundle-agent.ts): the `slipway`
- * commands an image needs — agent, update, lock — and nothing that pulls in
+ * commands an image needs — agent, update, lock, gpt (`slipway gpt show` of
+ * the boot disk next to `cgpt show`) — and nothing that pulls in
  * the server or the build pipeline. Runs on the image's Node 20.
  */
 import { Command, CommanderError } from "commander";
 import { register as registerAgent } from "../cli/agent.ts";
+import { register as registerGpt } from "../cli/gpt.ts";
 import { register as registerLock } from "../cli/lock.ts";
 import { register as registerUpdate } from "../cli/update.ts";
 import { EXIT_FAILURE, EXIT_USAGE, SlipwayError } from "../errors.ts";
@@ -17,6 +19,7 @@ export async function agentMain(argv: string[]): Promise<number> {
   registerAgent(program);
   registerUpdate(program);
   registerLock(program);
+  registerGpt(program);
   try {
     await program.parseAsync(argv, { from: "user" });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

@@ -1,8 +1,9 @@
 /**
  * The post-boot health gate: systemd reached its target without failed
  * units (`systemctl is-system-running --wait` says "running"), and every
- * executable in /etc/slipway/health.d/ exits 0. Only then is a new slot
- * marked successful.
+ * executable in /usr/lib/slipway/health.d/ (shipped with the image) and
+ * /etc/slipway/health.d/ (the host's own; same name overrides) exits 0.
+ * Only then is a new slot marked successful.
  */
 import { execFile } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
@@ -40,25 +41,28 @@ export const systemctlProbe: SystemStateProbe = async () => {
 };
 
 export async function checkHealth(
-  healthDir: string,
+  healthDirs: string | string[],
   probe: SystemStateProbe,
   checkTimeoutMs = 120_000,
 ): Promise<HealthResult> {
   const problems: string[] = [];
   const state = await probe();
   if (state !== "running") problems.push(`systemd state is "${state}", not "running"`);
-  let names: string[] = [];
-  try {
-    names = (await readdir(healthDir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      problems.push(`${healthDir}: ${(err as Error).message}`);
+  // Later directories override earlier ones by file name (/etc over /usr, as in systemd).
+  const checks = new Map<string, string>();
+  for (const dir of typeof healthDirs === "string" ? [healthDirs] : healthDirs) {
+    try {
+      for (const name of await readdir(dir)) checks.set(name, join(dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        problems.push(`${dir}: ${(err as Error).message}`);
+      }
     }
   }
-  for (const name of names) {
-    const path = join(healthDir, name);
-    const st = await stat(path);
-    if (!st.isFile() || (st.mode & 0o111) === 0) continue;
+  for (const name of [...checks.keys()].sort()) {
+    const path = checks.get(name)!;
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile() || (st.mode & 0o111) === 0) continue;
     const r = await runCommand(path, [], checkTimeoutMs);
     if (r.code !== 0) {
       problems.push(`${path} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);

@@ -22,7 +22,11 @@ export interface HostLayout {
   osRelease: string;
   stateDir: string;
   socketPath: string;
-  healthDir: string;
+  /**
+   * Health checks: vendor checks shipped in /usr, then the host's in /etc; an /etc check
+   * with the same name replaces the vendor one (a non-executable or /dev/null link disables it).
+   */
+  healthDirs: string[];
   utmp: string;
 }
 
@@ -46,7 +50,7 @@ export function hostLayout(root = "/", o: LayoutOverrides = {}): HostLayout {
     osRelease: r("usr/lib/os-release"),
     stateDir: r("var/lib/slipway"),
     socketPath: r("run/slipway/agent.sock"),
-    healthDir: r("etc/slipway/health.d"),
+    healthDirs: [r("usr/lib/slipway/health.d"), r("etc/slipway/health.d")],
     utmp: r("run/utmp"),
   };
 }

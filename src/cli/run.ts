@@ -16,6 +16,7 @@ interface RunOptions {
   buildsDir: string;
   artifact: string;
   forward: string[];
+  guestForward: string[];
   ignition?: string;
   config?: string;
   ssh?: boolean;
@@ -84,6 +85,12 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option(
+      "--guest-forward <addr:port=hostport>",
+      "guest connections to ADDR:PORT go to 127.0.0.1:HOSTPORT, e.g. 10.0.2.100:80=8080 (repeatable; needs socat)",
+      collect,
+      [],
+    )
     .option("--ignition <file>", "Ignition config passed through QEMU fw_cfg")
     .option("--config <file>", "Slipway YAML or #cloud-config, rendered to Ignition (fw_cfg)")
     .option("--ssh", "add a throwaway ssh key for root, forward a free 127.0.0.1 port to port 22")
@@ -99,6 +106,11 @@ export function register(program: Command): void {
         const m = /^(\d+):(\d+)$/.exec(f);
         if (!m) throw new InputError(`--forward ${f}: expected HOSTPORT:GUESTPORT`);
         return { hostPort: Number(m[1]), guestPort: Number(m[2]) };
+      });
+      const guestForwards = o.guestForward.map((f) => {
+        const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)=(\d+)$/.exec(f);
+        if (!m) throw new InputError(`--guest-forward ${f}: expected ADDR:PORT=HOSTPORT`);
+        return { guestAddr: m[1]!, guestPort: Number(m[2]), hostPort: Number(m[3]) };
       });
       if (o.ignition && !existsSync(o.ignition))
         throw new InputError("Ignition config not found", { where: o.ignition });
@@ -124,6 +136,7 @@ export function register(program: Command): void {
         console: toLog ? "capture" : "terminal",
         consoleLog: o.consoleLog,
         hostForwards: [...forwards, ...(prov.forward ? [prov.forward] : [])],
+        guestForwards,
         fwCfg: prov.ignitionFile
           ? [{ name: "opt/com.coreos/config", file: prov.ignitionFile }]
           : [],

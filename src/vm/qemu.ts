@@ -26,6 +26,9 @@ export interface PortForward {
   guestPort: number;
 }
 
+/** Per-connection connector for guest forwards (Debian package `socat`). */
+export const GUESTFWD_CONNECTOR = "socat";
+
 export interface GuestForward {
   /** Address and port the guest connects to (e.g. 10.0.2.100:8080). */
   guestAddr: string;
@@ -176,7 +179,9 @@ function netArgs(opts: QemuOptions): string[] {
   for (const f of opts.guestForwards ?? []) {
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(f.guestAddr))
       throw new InputError(`guest address ${f.guestAddr} is not IPv4`);
-    netdev += `,guestfwd=tcp:${f.guestAddr}:${port(f.guestPort)}-tcp:127.0.0.1:${port(f.hostPort)}`;
+    // A `tcp:` chardev connects once and serves a single guest connection; `cmd:` spawns the
+    // connector for every connection the guest opens (HTTP clients open many).
+    netdev += `,guestfwd=tcp:${f.guestAddr}:${port(f.guestPort)}-cmd:${GUESTFWD_CONNECTOR} STDIO TCP:127.0.0.1:${port(f.hostPort)}`;
   }
   return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"];
 }

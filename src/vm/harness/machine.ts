@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SlipwayError } from "../../errors.ts";
-import type { Firmware } from "../qemu.ts";
+import type { Firmware, GuestForward } from "../qemu.ts";
 import { type Accel, type QemuMachine, startQemu } from "../qemu.ts";
 import {
   type ConsoleFinding,
@@ -40,6 +40,8 @@ export interface VmOptions {
   sshPort: number;
   sshKey: string;
   allowConsole: RegExp[];
+  /** Guest connections to these addresses go to 127.0.0.1 ports (e.g. a test's update server). */
+  guestForwards?: GuestForward[];
 }
 
 /** A kernel starting: counts boots (an unasked-for second one means the first failed). */
@@ -115,6 +117,7 @@ export class TestVm {
       consoleLog: o.consoleLog,
       onLine: (l) => this.onLine(l),
       hostForwards: [{ hostPort: o.sshPort, guestPort: 22 }],
+      guestForwards: o.guestForwards ?? [],
       fwCfg: o.ignitionFile ? [{ name: "opt/com.coreos/config", file: o.ignitionFile }] : [],
       extraArgs: o.extraDisks.flatMap((d) => ["-drive", `if=virtio,file=${d},format=qcow2`]),
     });
@@ -241,6 +244,20 @@ export class TestVm {
     await sshRun(this.ssh(), "systemctl reboot", { timeoutMs: 30_000 });
     await this.waitForLine(KERNEL_START, timeoutMs, before);
     return await this.waitUntilUp(timeoutMs);
+  }
+
+  /**
+   * Wait for a reboot the guest starts by itself (an update agent, a panic): boot number
+   * `afterBoots + 1 + extraBoots` must start, then the guest must come up as in waitUntilUp.
+   * `extraBoots` counts boots expected in between (a slot that fails and falls back).
+   */
+  async awaitReboot(afterBoots: number, timeoutMs: number, extraBoots = 0): Promise<SystemState> {
+    const deadline = Date.now() + timeoutMs;
+    const target = afterBoots + 1 + extraBoots;
+    this.expectedBoots = target;
+    for (let b = afterBoots; b < target; b++)
+      await this.waitForLine(KERNEL_START, Math.max(1_000, deadline - Date.now()), b);
+    return await this.waitUntilUp(Math.max(1_000, deadline - Date.now()));
   }
 
   /** Wait for a console line matching `re` (also one already seen in the current boot). */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { runTool } from "../../boot/tool.ts";
 import { SlipwayError } from "../../errors.ts";
-import type { Accel } from "../qemu.ts";
+import type { Accel, GuestForward } from "../qemu.ts";
 import { type ConsoleFinding, formatFinding } from "./console-checks.ts";
 import { SHELL_HELPERS } from "./helpers.ts";
 import { BootStopped, TestVm } from "./machine.ts";
@@ -94,6 +94,7 @@ export async function runScenario(
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const log = opts.log ?? (() => undefined);
+  let startMore: ((name: string) => Promise<TestVm>) | undefined;
   const failures: string[] = [];
   const result: TestResult = {
     name: s.name,
@@ -107,11 +108,34 @@ export async function runScenario(
     logs: {},
   };
   let vm: TestVm | undefined;
+  /** VMs a script started besides the first (stopped with it). */
+  const moreVms: TestVm[] = [];
+  let setup: ScenarioSetup | undefined;
   const deadline = t0 + s.meta.timeout * 1000;
   const left = () => Math.max(1_000, deadline - Date.now());
   let outcome: Outcome = "error";
   try {
     const sshKey = key ?? (await generateSshKey(dir));
+    if (s.setup) {
+      const mod = (await import(pathToFileURL(s.setup).href)) as {
+        setup?: (ctx: SetupContext) => Promise<ScenarioSetup>;
+      };
+      if (typeof mod.setup !== "function")
+        throw new SlipwayError(`setup ${s.setup} does not export an async function setup(ctx)`);
+      const setupLog = createWriteStream(join(dir, "setup.log"));
+      setup = await withTimeout(
+        mod.setup({
+          outDir: dir,
+          scenarioDir: s.dir,
+          log: (l) => {
+            setupLog.write(`${l}\n`);
+            log(`${s.name}: ${l}`);
+          },
+        }),
+        left(),
+        `setup of ${s.name}`,
+      );
+    }
     const ign = prepareIgnition(s, sshKey.publicKey);
     const ignFile = join(dir, "config.ign");
     await writeIgnition(ignFile, ign);
@@ -122,20 +146,30 @@ export async function runScenario(
       await runTool("qemu-img", ["create", "-q", "-f", "qcow2", f, String(d.size)]);
       extraDisks.push(f);
     }
-    vm = new TestVm({
-      disk: opts.disk,
-      ignitionFile: ignFile,
-      memoryMiB: s.meta.memory,
-      cpus: s.meta.cpus,
-      firmware: s.meta.firmware,
-      accel: opts.accel ?? "auto",
-      diskSize: s.meta.disk_size,
-      extraDisks,
-      consoleLog: join(dir, "console.log"),
-      sshPort: await freePort(),
-      sshKey: sshKey.path,
-      allowConsole: s.allowConsole,
-    });
+    const makeVm = async (name?: string) =>
+      new TestVm({
+        disk: setup?.disk ?? opts.disk,
+        ignitionFile: ignFile,
+        memoryMiB: s.meta.memory,
+        cpus: s.meta.cpus,
+        firmware: s.meta.firmware,
+        accel: opts.accel ?? "auto",
+        diskSize: s.meta.disk_size,
+        extraDisks: name ? [] : extraDisks,
+        consoleLog: join(dir, name ? `console-${name}.log` : "console.log"),
+        sshPort: await freePort(),
+        sshKey: sshKey.path,
+        allowConsole: s.allowConsole,
+        guestForwards: setup?.guestForwards,
+      });
+    startMore = async (name: string) => {
+      if (!/^[\w.-]+$/.test(name)) throw new SlipwayError(`VM name ${name} is not a file name`);
+      const more = await makeVm(name);
+      moreVms.push(more);
+      await more.start();
+      return more;
+    };
+    vm = await makeVm();
     result.logs.console = "console.log";
     await vm.start();
     result.accel = vm.accel;
@@ -147,7 +181,7 @@ export async function runScenario(
       if (up.state === "degraded")
         failures.push(`system degraded; failed units: ${up.failedUnits.join(", ")}`);
       if (s.script) {
-        const scriptFailure = await runScript(s, vm, dir, sshKey, left());
+        const scriptFailure = await runScript(s, vm, dir, sshKey, left(), setup?.data, startMore);
         if (scriptFailure) failures.push(scriptFailure);
         result.logs.script = "script.log";
       }
@@ -162,11 +196,17 @@ export async function runScenario(
     failures.push(`harness error: ${(e as Error).message}`);
     outcome = "error";
   } finally {
-    await vm?.stop();
+    startMore = undefined;
+    await Promise.all([vm?.stop(), ...moreVms.map((m) => m.stop())]);
+    try {
+      await setup?.teardown?.();
+    } catch (e) {
+      failures.push(`setup teardown: ${(e as Error).message}`);
+    }
   }
-  if (vm) {
-    result.findings = vm.findings;
-    for (const f of vm.findings.filter((x) => !x.ignored)) {
+  for (const m of vm ? [vm, ...moreVms] : []) {
+    result.findings.push(...m.findings);
+    for (const f of m.findings.filter((x) => !x.ignored)) {
       const text = formatFinding(f);
       if (!failures.some((x) => x.includes(f.line))) failures.push(text);
     }
@@ -188,6 +228,8 @@ async function runScript(
   dir: string,
   key: SshKey,
   timeoutMs: number,
+  setupData?: unknown,
+  startVm?: (name: string) => Promise<TestVm>,
 ): Promise<string | undefined> {
   const script = s.script!;
   const logFile = join(dir, "script.log");
@@ -203,7 +245,12 @@ async function runScript(
         outDir: dir,
         scenarioDir: s.dir,
         publicKey: key.publicKey,
-        log: (l) => out.write(`${l}\n`),
+        log: (l) => out.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
+        setup: setupData,
+        startVm: async (name) => {
+          if (!startVm) throw new SlipwayError("the scenario has ended");
+          return await startVm(name);
+        },
       };
       await withTimeout(mod.run(vm, ctx), timeoutMs, `script ${s.name}/test.ts`);
       return undefined;
@@ -266,6 +313,31 @@ export interface ScriptContext {
   publicKey: string;
   /** A line into the test's script.log. */
   log: (line: string) => void;
+  /** What the scenario's setup module returned as `data`. */
+  setup?: unknown;
+  /**
+   * Start another VM like the first (same disk, config, forwards; console in
+   * `console-<name>.log`); wait for it with `waitUntilUp`. It is stopped when the test ends.
+   */
+  startVm: (name: string) => Promise<TestVm>;
+}
+
+export interface SetupContext {
+  outDir: string;
+  scenarioDir: string;
+  /** A line into setup.log (and the run's progress). */
+  log: (line: string) => void;
+}
+
+/** What a scenario's `setup(ctx)` returns. */
+export interface ScenarioSetup {
+  /** Boot this disk instead of the run's image. */
+  disk?: string;
+  guestForwards?: GuestForward[];
+  /** Handed to the script as `ctx.setup`. */
+  data?: unknown;
+  /** Runs after the VMs have stopped (stop the services setup started). */
+  teardown?: () => Promise<void>;
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -44,6 +44,12 @@ const Meta = z
     /** Ignition JSON handed to the VM byte for byte (no render, no harness key): negative tests. */
     ignition: z.string().optional(),
     script: z.string().optional(),
+    /**
+     * A TypeScript module run before the VM starts, exporting `setup(ctx)`: it may start
+     * services on the host (an update server), forward guest addresses to them, and choose
+     * the disk. Its result reaches the script as `ctx.setup`; its `teardown` runs at the end.
+     */
+    setup: z.string().optional(),
     /** Console lines (regexes) this scenario expects; they are not findings. */
     allow_console: z.array(z.string()).default([]),
     expect: z
@@ -77,6 +83,7 @@ export interface Scenario {
   configFile?: string;
   ignitionFile?: string;
   script?: string;
+  setup?: string;
   allowConsole: RegExp[];
 }
 
@@ -127,6 +134,9 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   if (script && !/\.(ts|sh)$/.test(script))
     throw new InputError(`script: ${basename(script)} must end in .ts or .sh`, { where: file });
+  const setup = existing(meta.setup, "setup");
+  if (setup && !setup.endsWith(".ts"))
+    throw new InputError(`setup: ${basename(setup)} must end in .ts`, { where: file });
   const allowConsole = meta.allow_console.map((s, i) => {
     try {
       return new RegExp(s);
@@ -141,6 +151,7 @@ export function parseScenario(text: string, file: string): Scenario {
     configFile: existing(meta.config, "config"),
     ignitionFile: existing(meta.ignition, "ignition"),
     script,
+    setup,
     allowConsole,
   };
 }
