@@ -13,10 +13,10 @@ import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError, SlipwayError } from "../errors.ts";
 import { BlobReader, INPUT_BUFFER } from "./blob-reader.ts";
-import type { Plan } from "./format.ts";
+import { chunkCount, type PlanRef } from "./format.ts";
 import { readJournal, removeJournal, writeJournal } from "./journal.ts";
 import type { KeyInput } from "./keys.ts";
-import { type OpenedPayload, openPayload, schedule } from "./open.ts";
+import { loadPlan, type OpenedPayload, openPayload, schedule } from "./open.ts";
 import { type PayloadReader, toReader } from "./reader.ts";
 
 export interface ApplyProgress {
@@ -143,7 +143,7 @@ async function choosePlan(
   opened: OpenedPayload,
   opts: ApplyOptions,
   buffers: Buffer[],
-): Promise<{ plan: Plan; sourceNote?: string }> {
+): Promise<{ plan: PlanRef; sourceNote?: string }> {
   const { manifest } = opened;
   const where = opts.payload.toString();
   if (opts.planId !== undefined) {
@@ -242,10 +242,11 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   // Two chunk buffers, used for everything: hashing the source, assembling
   // one chunk while the other is written, reading the target back.
   const buffers = [Buffer.allocUnsafe(manifest.chunkSize), Buffer.allocUnsafe(manifest.chunkSize)];
-  const { plan } = await choosePlan(opened, opts, buffers);
+  const { plan: ref } = await choosePlan(opened, opts, buffers);
+  const plan = await loadPlan(reader, opened, ref);
   const work = schedule(manifest, plan, where);
   const size = manifest.target.size;
-  const n = manifest.chunks.length;
+  const n = chunkCount(manifest);
   const journalPath = opts.journalPath ?? `${opts.target}.slipway-journal`;
   const checkpointBytes = opts.checkpointBytes ?? 64 * MiB;
 
@@ -260,7 +261,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
   if (isFile) await mkdir(dirname(opts.target), { recursive: true });
   const target = await open(opts.target, fsc.O_RDWR | (isFile ? fsc.O_CREAT : 0));
   const source = plan.source ? await open(opts.source!, "r") : undefined;
-  let payloadBytesRead = opened.dataOffset;
+  let payloadBytesRead = opened.dataOffset + ref.body.size;
   const inFlight: (Promise<unknown> | undefined)[] = [undefined, undefined];
   let syncing: Promise<unknown> | undefined;
   let openStream: { close(): void } | undefined;
@@ -358,8 +359,10 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
           at += s.len;
         }
         if (c < resumeAt) continue;
-        const got = createHash("sha256").update(chunkBuf.subarray(0, clen)).digest("hex");
-        if (got !== manifest.chunks[c]) {
+        // A chunk without a hash is a whole copy of the checked source.
+        const got =
+          w.sha256 && createHash("sha256").update(chunkBuf.subarray(0, clen)).digest("hex");
+        if (got !== w.sha256) {
           if (w.usesSource && w.streamBytes === 0)
             throw new InputError(
               `chunk ${c} does not match: the source is not the delta's base image (or is damaged)`,

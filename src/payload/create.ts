@@ -17,6 +17,8 @@ import {
   type Manifest,
   type Op,
   type Plan,
+  type PlanBody,
+  type PlanRef,
   type Signature,
   signedMessage,
 } from "./format.ts";
@@ -98,6 +100,16 @@ async function brotli(raw: Buffer, quality: number): Promise<Buffer> {
       [zc.BROTLI_PARAM_SIZE_HINT]: raw.length,
     },
   });
+}
+
+/**
+ * The chunk hashes a plan carries: those of chunks built from stream bytes.
+ * Chunks a delta copies whole from the source need none (see PlanBody).
+ */
+function checkedChunks(hashes: string[], streamPerChunk: number[]): [number, string][] {
+  const out: [number, string][] = [];
+  for (const [c, h] of hashes.entries()) if (streamPerChunk[c]! > 0) out.push([c, h]);
+  return out;
 }
 
 /** Bytes of the stream each chunk consumes. */
@@ -194,7 +206,8 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     say(`full plan: compressing ${dst.length} bytes`);
     const per = streamPerChunk([["L", dst.length]], dst.length, chunkSize);
     const blobs = await addPlanBlobs(area, dst, per, opts.fullQuality ?? 6, 16 * MiB);
-    plans.push({ id: "full", source: null, ops: [["L", dst.length]], blobs });
+    const ops: Op[] = [["L", dst.length]];
+    plans.push({ id: "full", source: null, ops, blobs, chunks: checkedChunks(chunks, per) });
   }
   for (const s of opts.sources ?? []) {
     const src = readInput(s.path, "source image");
@@ -208,7 +221,7 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     const blobs = await addPlanBlobs(area, d.stream, per, opts.deltaQuality ?? 9, 16 * MiB);
     const source: Plan["source"] = { size: src.length, sha256: srcSha };
     if (s.version) source.version = s.version;
-    plans.push({ id, source, ops: d.ops, blobs });
+    plans.push({ id, source, ops: d.ops, blobs, chunks: checkedChunks(chunks, per) });
     stats.set(id, d.stats);
   }
   if (plans.length === 0) throw new InputError("nothing to build: no full plan and no --from");
@@ -222,15 +235,21 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     const f: BootFile = { size: raw.length, sha256: sha256(raw), blob };
     boot[name] = f;
   }
+  // Plan bodies last: they hold the offsets of the blobs before them.
+  const refs: PlanRef[] = [];
+  for (const p of plans) {
+    const body: PlanBody = { ops: p.ops, blobs: p.blobs, chunks: p.chunks };
+    const json = Buffer.from(canonicalJson(body));
+    refs.push({ id: p.id, source: p.source, body: area.add(await brotli(json, 11), json.length) });
+  }
   const manifest: Manifest = {
-    format: 1,
+    format: 2,
     version: opts.version,
     codec: "brotli",
     target: { size: dst.length, sha256: sha256(dst) },
     boot,
     chunkSize,
-    chunks,
-    plans,
+    plans: refs,
   };
   if (opts.verity) manifest.target.verity = opts.verity;
   const manifestBytes = await brotli(Buffer.from(canonicalJson(manifest)), 11);
@@ -255,11 +274,12 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     path: opts.output,
     size: headBytes + area.size,
     manifestSha256: sha256(manifestBytes),
-    plans: plans.map((p) => {
+    plans: plans.map((p, i) => {
       const out: CreatedPlan = {
         id: p.id,
         source: p.source ? { sha256: p.source.sha256 } : null,
-        downloadBytes: headBytes + bootBytes + p.blobs.reduce((a, b) => a + b.size, 0),
+        downloadBytes:
+          headBytes + refs[i]!.body.size + bootBytes + p.blobs.reduce((a, b) => a + b.size, 0),
       };
       if (p.source?.version && out.source) out.source.version = p.source.version;
       const st = stats.get(p.id);

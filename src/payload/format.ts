@@ -1,8 +1,8 @@
 /**
- * The payload file format (version 1). See docs/payload.md for the prose.
+ * The payload file format (version 2). See docs/payload.md for the prose.
  *
  *   0   8  magic "SLPWYPL\0"
- *   8   4  format version (u32 BE) = 1
+ *   8   4  format version (u32 BE) = 2
  *  12   4  manifest length M (u32 BE): brotli-compressed canonical JSON
  *  16   4  signatures length S (u32 BE): JSON array of signatures
  *  20   4  reserved, 0
@@ -10,19 +10,25 @@
  *  24+M S  signatures
  *  24+M+S  data area: brotli blobs, offsets in the manifest are relative to here
  *
- * Everything a reader acts on is in the manifest, and the manifest is only
- * decompressed after a trusted signature over its exact bytes checked out.
+ * The manifest is small: the target, the boot files and, per plan, the
+ * SHA-256 of its body — a blob holding the plan's ops, data blobs and chunk
+ * hashes. A client downloads only the body of the plan it uses, so a
+ * one-line delta does not pay for the full plan's blob list or for hashes
+ * of chunks it copies unchanged. Everything a reader acts on is reached
+ * from the manifest, which is only decompressed after a trusted signature
+ * over its exact bytes checked out.
  */
 import { brotliDecompressSync } from "node:zlib";
 import { InputError } from "../errors.ts";
 
 export const MAGIC = Buffer.from("SLPWYPL\0", "latin1");
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 24;
 /** Upper bounds that keep a hostile header from making us allocate much. */
 export const MAX_MANIFEST_BYTES = 16 << 20;
 export const MAX_SIGNATURES_BYTES = 64 << 10;
 export const MAX_MANIFEST_JSON_BYTES = 64 << 20;
+export const MAX_PLAN_BODY_JSON_BYTES = 256 << 20;
 
 /** Ops rebuild the target in order; `len` bytes each. */
 export type Op =
@@ -43,14 +49,35 @@ export interface Blob {
   rawSize: number;
 }
 
-/** One way to build the target: from nothing (full) or from one source image (delta). */
-export interface Plan {
+/** What a delta needs on the client: the first `size` bytes of its active slot, hashing to `sha256`. */
+export type PlanSource = { size: number; sha256: string; version?: string } | null;
+
+/** A plan as the signed manifest lists it. */
+export interface PlanRef {
   id: string;
-  /** What a delta needs on the client: the first `size` bytes of its active slot, hashing to `sha256`. */
-  source: { size: number; sha256: string; version?: string } | null;
+  source: PlanSource;
+  /** The plan's body (brotli JSON of a PlanBody). */
+  body: Blob;
+}
+
+/** The rest of a plan, in its own blob. */
+export interface PlanBody {
   ops: Op[];
   /** Data blobs; blob i feeds the target chunks [firstChunk[i], firstChunk[i+1]). */
   blobs: (Blob & { firstChunk: number })[];
+  /**
+   * [chunk index, SHA-256] in chunk order: every chunk that takes stream
+   * bytes is listed (a full plan lists all). A delta may leave out chunks
+   * it copies whole from the source: those are as good as the source,
+   * whose SHA-256 is checked, and the whole target is read back at the end.
+   */
+  chunks: [number, string][];
+}
+
+/** One way to build the target: from nothing (full) or from one source image (delta). */
+export interface Plan extends PlanBody {
+  id: string;
+  source: PlanSource;
 }
 
 export interface BootFile {
@@ -60,7 +87,7 @@ export interface BootFile {
 }
 
 export interface Manifest {
-  format: 1;
+  format: 2;
   /** The OS version this payload installs. */
   version: string;
   codec: "brotli";
@@ -72,10 +99,9 @@ export interface Manifest {
   };
   /** The slot's kernel and initrd, stored whole. */
   boot: { kernel?: BootFile; initrd?: BootFile };
+  /** Bytes per verified target chunk; the last one may be short. */
   chunkSize: number;
-  /** SHA-256 of every target chunk, in order; the last one may be short. */
-  chunks: string[];
-  plans: Plan[];
+  plans: PlanRef[];
 }
 
 export interface Signature {
@@ -108,7 +134,9 @@ export function decodeHeader(h: Buffer, where: string): { manifest: number; sign
     throw new InputError("not a slipway payload (bad magic)", { where });
   const version = h.readUInt32BE(8);
   if (version !== FORMAT_VERSION)
-    throw new InputError(`payload format version ${version} is not supported (want 1)`, { where });
+    throw new InputError(`payload format version ${version} is not supported (want 2)`, {
+      where,
+    });
   const manifest = h.readUInt32BE(12);
   const signatures = h.readUInt32BE(16);
   if (h.readUInt32BE(20) !== 0) throw new InputError("reserved header field is not 0", { where });
@@ -142,27 +170,41 @@ export function parseSignatures(bytes: Buffer, where: string): Signature[] {
 
 /** The bytes a signature covers: a domain tag, then the manifest section. */
 export function signedMessage(manifestBytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from("slipway-payload-v1\0", "latin1"), manifestBytes]);
+  return Buffer.concat([Buffer.from("slipway-payload-v2\0", "latin1"), manifestBytes]);
+}
+
+/** Brotli JSON from a trusted source (checked signature or hash), bounded in size. */
+function decodeJson(bytes: Buffer, maxJson: number, what: string, where: string): unknown {
+  let json: string;
+  try {
+    json = brotliDecompressSync(bytes, { maxOutputLength: maxJson }).toString("utf8");
+  } catch {
+    throw new InputError(`${what} does not decompress`, { where });
+  }
+  try {
+    return JSON.parse(json);
+  } catch {
+    throw new InputError(`${what} is not valid JSON`, { where });
+  }
 }
 
 /** Decompress and validate a manifest whose signature already checked out. */
 export function decodeManifest(manifestBytes: Buffer, where: string): Manifest {
-  let json: string;
-  try {
-    json = brotliDecompressSync(manifestBytes, {
-      maxOutputLength: MAX_MANIFEST_JSON_BYTES,
-    }).toString("utf8");
-  } catch {
-    throw new InputError("manifest does not decompress", { where });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new InputError("manifest is not valid JSON", { where });
-  }
+  const raw = decodeJson(manifestBytes, MAX_MANIFEST_JSON_BYTES, "manifest", where);
   validateManifest(raw, where);
   return raw;
+}
+
+/** Decompress and validate a plan body whose blob hash already checked out. */
+export function decodePlanBody(
+  bytes: Buffer,
+  manifest: Manifest,
+  ref: PlanRef,
+  where: string,
+): Plan {
+  const raw = decodeJson(bytes, MAX_PLAN_BODY_JSON_BYTES, `plan ${ref.id}'s body`, where);
+  validatePlanBody(raw, manifest, ref, where);
+  return { id: ref.id, source: ref.source, ops: raw.ops, blobs: raw.blobs, chunks: raw.chunks };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -182,17 +224,16 @@ function validateBlob(b: unknown, what: string, where: string): asserts b is Blo
     throw new InputError(`manifest: ${what} is malformed`, { where });
 }
 
-/**
- * Check the structure and the arithmetic (ops cover the target exactly,
- * blobs feed every chunk) so the apply engine can trust it blindly.
- */
+export const chunkCount = (m: Manifest) => Math.ceil(m.target.size / m.chunkSize);
+
+/** Check the structure of the signed manifest so the apply engine can trust it. */
 export function validateManifest(raw: unknown, where: string): asserts raw is Manifest {
   const bad = (what: string): never => {
     throw new InputError(`manifest: ${what}`, { where });
   };
   const m = raw as Manifest;
   if (typeof m !== "object" || m === null) bad("not an object");
-  if (m.format !== 1) bad("format is not 1");
+  if (m.format !== 2) bad("format is not 2");
   if (typeof m.version !== "string") bad("version is missing");
   if (m.codec !== "brotli") bad(`codec ${String(m.codec)} is not supported`);
   const t = m.target;
@@ -208,17 +249,15 @@ export function validateManifest(raw: unknown, where: string): asserts raw is Ma
     if (!isCount(v.hashOffset) || v.hashOffset % 4096 !== 0 || v.hashOffset >= t.size)
       bad("verity hash offset");
   }
-  // The apply engine holds three chunk-sized buffers: keep them inside the memory budget.
+  // The apply engine holds two chunk-sized buffers: keep them inside the memory budget.
   if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 8 << 20) bad("chunkSize");
-  const nChunks = Math.ceil(t.size / m.chunkSize);
-  if (!Array.isArray(m.chunks) || m.chunks.length !== nChunks) bad("chunk count");
-  for (const c of m.chunks) if (typeof c !== "string" || !HEX64.test(c)) bad("chunk hash");
   if (typeof m.boot !== "object" || m.boot === null) bad("boot");
   for (const k of ["kernel", "initrd"] as const) {
     const f = m.boot[k];
     if (f === undefined) continue;
     if (!isCount(f.size) || typeof f.sha256 !== "string" || !HEX64.test(f.sha256)) bad(k);
     validateBlob(f.blob, k, where);
+    if (f.blob.rawSize !== f.size) bad(`${k} blob size`);
   }
   if (!Array.isArray(m.plans) || m.plans.length === 0) bad("no plans");
   const ids = new Set<string>();
@@ -231,43 +270,74 @@ export function validateManifest(raw: unknown, where: string): asserts raw is Ma
       if (typeof s !== "object" || !isCount(s.size) || s.size === 0) bad(`plan ${p.id}: source`);
       if (typeof s.sha256 !== "string" || !HEX64.test(s.sha256)) bad(`plan ${p.id}: source`);
     }
-    if (!Array.isArray(p.ops)) bad(`plan ${p.id}: ops`);
-    let covered = 0;
-    let stream = 0;
-    for (const op of p.ops) {
-      if (!Array.isArray(op)) bad(`plan ${p.id}: op`);
-      if (op[0] === "L" && op.length === 2 && isCount(op[1]) && op[1] > 0) {
-        covered += op[1];
-        stream += op[1];
-      } else if (
-        (op[0] === "C" || op[0] === "D") &&
-        op.length === 3 &&
-        isCount(op[1]) &&
-        isCount(op[2]) &&
-        op[2] > 0
-      ) {
-        if (s === null)
-          throw new InputError(`manifest: plan ${p.id}: a full plan cannot read a source`, {
-            where,
-          });
-        if (op[1] + op[2] > s.size) bad(`plan ${p.id}: op reads past the source`);
-        covered += op[2];
-        if (op[0] === "D") stream += op[2];
-      } else bad(`plan ${p.id}: unknown op`);
-    }
-    if (covered !== t.size) bad(`plan ${p.id}: ops cover ${covered} bytes, target is ${t.size}`);
-    if (!Array.isArray(p.blobs) || p.blobs.length === 0) bad(`plan ${p.id}: blobs`);
-    let raw = 0;
-    let prev = -1;
-    for (const [i, b] of p.blobs.entries()) {
-      validateBlob(b, `plan ${p.id} blob ${i}`, where);
-      if (!isCount(b.firstChunk) || b.firstChunk <= prev || b.firstChunk >= nChunks)
-        bad(`plan ${p.id}: blob ${i} chunk range`);
-      if (i === 0 && b.firstChunk !== 0) bad(`plan ${p.id}: first blob must start at chunk 0`);
-      prev = b.firstChunk;
-      raw += b.rawSize;
-    }
-    if (raw !== stream) bad(`plan ${p.id}: blobs hold ${raw} stream bytes, ops need ${stream}`);
+    validateBlob(p.body, `plan ${p.id} body`, where);
+  }
+}
+
+/**
+ * Check a plan body's arithmetic (ops cover the target exactly, blobs feed
+ * every chunk, chunk hashes in order) so the apply engine can trust it blindly.
+ */
+function validatePlanBody(
+  raw: unknown,
+  m: Manifest,
+  ref: PlanRef,
+  where: string,
+): asserts raw is PlanBody {
+  const bad = (what: string): never => {
+    throw new InputError(`manifest: plan ${ref.id}: ${what}`, { where });
+  };
+  const p = raw as PlanBody;
+  const s = ref.source;
+  const nChunks = chunkCount(m);
+  if (typeof p !== "object" || p === null) bad("body is not an object");
+  if (!Array.isArray(p.ops)) bad("ops");
+  let covered = 0;
+  let stream = 0;
+  for (const op of p.ops) {
+    if (!Array.isArray(op)) bad("op");
+    if (op[0] === "L" && op.length === 2 && isCount(op[1]) && op[1] > 0) {
+      covered += op[1];
+      stream += op[1];
+    } else if (
+      (op[0] === "C" || op[0] === "D") &&
+      op.length === 3 &&
+      isCount(op[1]) &&
+      isCount(op[2]) &&
+      op[2] > 0
+    ) {
+      if (s === null) bad("a full plan cannot read a source");
+      if (op[1] + op[2] > s!.size) bad("op reads past the source");
+      covered += op[2];
+      if (op[0] === "D") stream += op[2];
+    } else bad("unknown op");
+  }
+  if (covered !== m.target.size) bad(`ops cover ${covered} bytes, target is ${m.target.size}`);
+  if (!Array.isArray(p.blobs) || p.blobs.length === 0) bad("blobs");
+  let rawBytes = 0;
+  let prev = -1;
+  for (const [i, b] of p.blobs.entries()) {
+    validateBlob(b, `plan ${ref.id} blob ${i}`, where);
+    if (!isCount(b.firstChunk) || b.firstChunk <= prev || b.firstChunk >= nChunks)
+      bad(`blob ${i} chunk range`);
+    if (i === 0 && b.firstChunk !== 0) bad("first blob must start at chunk 0");
+    prev = b.firstChunk;
+    rawBytes += b.rawSize;
+  }
+  if (rawBytes !== stream) bad(`blobs hold ${rawBytes} stream bytes, ops need ${stream}`);
+  if (!Array.isArray(p.chunks)) bad("chunk hashes");
+  prev = -1;
+  for (const c of p.chunks) {
+    const ok =
+      Array.isArray(c) &&
+      c.length === 2 &&
+      isCount(c[0]) &&
+      c[0] > prev &&
+      c[0] < nChunks &&
+      typeof c[1] === "string" &&
+      HEX64.test(c[1]);
+    if (!ok) bad("chunk hash list");
+    prev = c[0];
   }
 }
 

@@ -6,11 +6,15 @@
 import { createHash } from "node:crypto";
 import { InputError } from "../errors.ts";
 import {
+  type Blob,
+  chunkCount,
   decodeHeader,
   decodeManifest,
+  decodePlanBody,
   HEADER_SIZE,
   type Manifest,
   type Plan,
+  type PlanRef,
   parseSignatures,
   type Signature,
   signedMessage,
@@ -54,24 +58,15 @@ export async function openPayload(
     verifiedBy = checkSignatures(signedMessage(manifestBytes), signatures, keys, where);
   }
   const manifest = decodeManifest(manifestBytes, where);
-  const dataSize = size - dataOffset;
-  const blobs = [
-    ...manifest.plans.flatMap((p) => p.blobs),
-    ...(manifest.boot.kernel ? [manifest.boot.kernel.blob] : []),
-    ...(manifest.boot.initrd ? [manifest.boot.initrd.blob] : []),
-  ];
-  for (const b of blobs)
-    if (b.offset + b.size > dataSize)
-      throw new InputError(`truncated: a data blob ends past the end of the file`, { where });
-  // The blobs tile the data area exactly: no gaps, overlaps or trailing bytes.
-  const spans = blobs.filter((b) => b.size > 0).sort((a, b) => a.offset - b.offset);
-  let end = 0;
-  for (const b of spans) {
-    if (b.offset !== end) throw new InputError("data blobs overlap or leave gaps", { where });
-    end += b.size;
-  }
-  if (end !== dataSize)
-    throw new InputError(`${dataSize - end} unexpected bytes after the last data blob`, { where });
+  checkBounds(
+    [
+      ...manifest.plans.map((p) => p.body),
+      ...(manifest.boot.kernel ? [manifest.boot.kernel.blob] : []),
+      ...(manifest.boot.initrd ? [manifest.boot.initrd.blob] : []),
+    ],
+    size - dataOffset,
+    where,
+  );
   return {
     manifest,
     signatures,
@@ -81,6 +76,42 @@ export async function openPayload(
     dataOffset,
     size,
   };
+}
+
+function checkBounds(blobs: Blob[], dataSize: number, where: string): void {
+  for (const b of blobs)
+    if (b.offset + b.size > dataSize)
+      throw new InputError("truncated: a data blob ends past the end of the file", { where });
+}
+
+/** Fetch a plan's body, check it against the signed manifest's hash, validate it. */
+export async function loadPlan(
+  reader: PayloadReader,
+  opened: OpenedPayload,
+  ref: PlanRef,
+): Promise<Plan> {
+  const where = reader.name;
+  const bytes = await reader.read(opened.dataOffset + ref.body.offset, ref.body.size);
+  if (createHash("sha256").update(bytes).digest("hex") !== ref.body.sha256)
+    throw new InputError(`plan ${ref.id}'s body is corrupt`, { where });
+  const plan = decodePlanBody(bytes, opened.manifest, ref, where);
+  checkBounds(plan.blobs, opened.size - opened.dataOffset, where);
+  return plan;
+}
+
+/**
+ * Every byte of the data area belongs to exactly one blob: no gaps,
+ * overlaps or trailing bytes (verify checks this; apply reads only its plan).
+ */
+export function checkTiling(blobs: Blob[], dataSize: number, where: string): void {
+  const spans = blobs.filter((b) => b.size > 0).sort((a, b) => a.offset - b.offset);
+  let end = 0;
+  for (const b of spans) {
+    if (b.offset !== end) throw new InputError("data blobs overlap or leave gaps", { where });
+    end += b.size;
+  }
+  if (end !== dataSize)
+    throw new InputError(`${dataSize - end} unexpected bytes after the last data blob`, { where });
 }
 
 /** A stretch of one chunk: literal stream bytes, a source copy, or a source diff. */
@@ -97,6 +128,8 @@ export interface ChunkWork {
   streamBytes: number;
   /** Whether the chunk's bytes depend on the source. */
   usesSource: boolean;
+  /** The chunk's SHA-256; absent only for chunks a delta copies whole from the source. */
+  sha256?: string;
 }
 
 /**
@@ -105,7 +138,7 @@ export interface ChunkWork {
  */
 export function schedule(manifest: Manifest, plan: Plan, where: string): ChunkWork[] {
   const { chunkSize } = manifest;
-  const n = manifest.chunks.length;
+  const n = chunkCount(manifest);
   const work: ChunkWork[] = Array.from({ length: n }, () => ({
     segments: [],
     streamBytes: 0,
@@ -128,6 +161,10 @@ export function schedule(manifest: Manifest, plan: Plan, where: string): ChunkWo
       src += len;
     }
   }
+  for (const [c, sha] of plan.chunks) work[c]!.sha256 = sha;
+  for (const [c, w] of work.entries())
+    if (w.sha256 === undefined && (w.streamBytes > 0 || !w.usesSource))
+      throw new InputError(`manifest: plan ${plan.id} has no hash for chunk ${c}`, { where });
   for (const [i, b] of plan.blobs.entries()) {
     const end = plan.blobs[i + 1]?.firstChunk ?? n;
     let need = 0;

@@ -1,13 +1,13 @@
 /**
  * Checking a payload without writing anything: `verifyPayload` proves the
  * signature and that every blob is intact; `inspectPayload` only reads the
- * head (signatures unchecked) to show what is inside.
+ * head and the plan bodies (signatures unchecked) to show what is inside.
  */
 import { createHash } from "node:crypto";
 import { InputError } from "../errors.ts";
-import type { Manifest } from "./format.ts";
+import { chunkCount, type Manifest } from "./format.ts";
 import type { KeyInput } from "./keys.ts";
-import { openPayload } from "./open.ts";
+import { checkTiling, loadPlan, openPayload } from "./open.ts";
 import { type PayloadReader, toReader } from "./reader.ts";
 
 export interface PayloadSummary {
@@ -26,6 +26,8 @@ export interface PayloadSummary {
     source: { size: number; sha256: string; version?: string } | null;
     ops: number;
     blobs: number;
+    /** Chunks whose SHA-256 the plan carries (the rest are whole copies of the source). */
+    checkedChunks: number;
     /** Bytes a client applying this plan reads from the payload. */
     downloadBytes: number;
   }[];
@@ -40,12 +42,15 @@ async function summarize(
   try {
     const o = await openPayload(reader, trusted);
     const m = o.manifest;
+    const plans = [];
+    for (const ref of m.plans) plans.push({ ref, plan: await loadPlan(reader, o, ref) });
     if (deep) {
       const blobs = [
-        ...m.plans.flatMap((p) => p.blobs),
+        ...plans.flatMap((p) => [p.ref.body, ...p.plan.blobs]),
         ...(m.boot.kernel ? [m.boot.kernel.blob] : []),
         ...(m.boot.initrd ? [m.boot.initrd.blob] : []),
       ];
+      checkTiling(blobs, o.size - o.dataOffset, reader.name);
       for (const b of blobs) {
         if (b.size === 0) continue;
         const h = createHash("sha256");
@@ -64,16 +69,18 @@ async function summarize(
       manifestSha256: o.manifestSha256,
       target: m.target,
       chunkSize: m.chunkSize,
-      chunks: m.chunks.length,
+      chunks: chunkCount(m),
       signatures: o.signatures.map((s) => ({ keyId: s.keyId, algorithm: s.algorithm })),
       verifiedBy: o.verifiedBy,
       boot,
-      plans: m.plans.map((p) => ({
-        id: p.id,
-        source: p.source,
-        ops: p.ops.length,
-        blobs: p.blobs.length,
-        downloadBytes: o.dataOffset + bootBytes + p.blobs.reduce((a, b) => a + b.size, 0),
+      plans: plans.map(({ ref, plan }) => ({
+        id: ref.id,
+        source: ref.source,
+        ops: plan.ops.length,
+        blobs: plan.blobs.length,
+        checkedChunks: plan.chunks.length,
+        downloadBytes:
+          o.dataOffset + ref.body.size + bootBytes + plan.blobs.reduce((a, b) => a + b.size, 0),
       })),
     };
   } finally {
