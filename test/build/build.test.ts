@@ -76,6 +76,46 @@ describe("slipway build (example config)", { timeout: 1800_000 }, () => {
     assert.equal(usr.readUInt32LE(0), 0xe0f5e1e2);
   });
 
+  it("passes sgdisk -v, cgpt show, fsck.erofs on usr.img and e2fsck -fn on ROOT and OEM", () => {
+    const { meta, buildDir } = example;
+    const disk = join(buildDir, meta.artifacts.disk!.path);
+    const run = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: "utf8" });
+      assert.equal(r.status, 0, `${cmd} ${args.join(" ")}:\n${r.stdout}${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(run("sgdisk", ["-v", disk]), /No problems found/);
+    const table = run("cgpt", ["show", disk]);
+    assert.match(table, /Label: "USR-A"/);
+    assert.match(table, /Label: "USR-B"/);
+    // cgpt's own reading of the slot bits (priority, tries, successful).
+    const slot = (i: number) =>
+      ["-P", "-T", "-S"].map((f) => Number(run("cgpt", ["show", "-i", String(i), f, disk])));
+    assert.deepEqual(slot(3), [1, 0, 1], "USR-A priority 1 tries 0 successful 1");
+    assert.deepEqual(slot(4), [0, 0, 0], "USR-B all zero");
+    run("fsck.erofs", [join(buildDir, meta.artifacts.usr!.path)]);
+    const parts = (meta.boot as { partitions: { label: string; offset: number; size: number }[] })
+      .partitions;
+    const scratch = `/var/tmp/slipway-build-test-${process.pid}.img`;
+    cleanup.push(scratch);
+    for (const label of ["ROOT", "OEM"]) {
+      const p = parts.find((x) => x.label === label);
+      assert.ok(p, `meta.json boot.partitions has ${label}`);
+      const MiB = 1024 * 1024;
+      run("dd", [
+        `if=${disk}`,
+        `of=${scratch}`,
+        `bs=${MiB}`,
+        `skip=${p.offset / MiB}`,
+        `count=${p.size / MiB}`,
+        "conv=sparse",
+        "status=none",
+      ]);
+      run("e2fsck", ["-fn", scratch]);
+      rmSync(scratch, { force: true });
+    }
+  });
+
   it("says nothing changed and exits within 2 s when inputs are unchanged", () => {
     const dir = copyWorkDir(example.workDir, "noop");
     cleanup.push(dir);
@@ -152,6 +192,11 @@ describe("slipway build (example config)", { timeout: 1800_000 }, () => {
     const qcow = JSON.parse(info.stdout) as { format: string; "virtual-size": number };
     assert.equal(qcow.format, "qcow2");
     assert.equal(qcow["virtual-size"], example.meta.artifacts.disk!.size);
+    const check = spawnSync("qemu-img", ["check", join(buildDir, "disk.qcow2")], {
+      encoding: "utf8",
+    });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /No errors were found/);
     const meta = readMeta(buildDir)!;
     assert.equal(meta.artifacts["disk-qcow2"]?.uncompressedSize, example.meta.artifacts.disk!.size);
     const bad = slipway(["convert", "--format", "floppy", "--work-dir", dir]);
