@@ -17,6 +17,7 @@ import { chunkCount, type PlanRef } from "./format.ts";
 import { readJournal, removeJournal, writeJournal } from "./journal.ts";
 import type { KeyInput } from "./keys.ts";
 import { loadPlan, type OpenedPayload, openPayload, schedule } from "./open.ts";
+import { ReadBack } from "./read-back.ts";
 import { type PayloadReader, toReader } from "./reader.ts";
 
 export interface ApplyProgress {
@@ -221,6 +222,15 @@ async function fits(fh: FileHandle, size: number, isFile: boolean): Promise<bool
   return bytesRead === 1;
 }
 
+/** The read-back worker, or nothing where workers cannot start (the main thread reads back). */
+function startReadBack(path: string, size: number): ReadBack | undefined {
+  try {
+    return new ReadBack(path, size);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Write the target from a payload. Resolves only when the whole target
  * reads back with the manifest's SHA-256; rejects with InputError for bad
@@ -271,6 +281,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     if (err) throw err;
   };
   let sha: string | undefined;
+  let readBack: ReadBack | undefined;
   try {
     if (!(await fits(target, size, isFile)))
       throw new SlipwayError(`target is smaller than the image (${size} bytes)`, {
@@ -299,13 +310,19 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
       await waitSync();
       sinceCheckpoint = 0;
       syncing = target.datasync().then(
-        () =>
+        () => {
           writeJournal(journalPath, {
             format: 1,
             manifest: opened.manifestSha256,
             plan: plan.id,
             chunksDone,
-          }),
+          });
+          // The read-back may now hash what is durable, while later chunks
+          // are written; an apply that ends at its first checkpoint reads
+          // back on the main thread instead (no worker to start).
+          if (!readBack && chunksDone < n) readBack = startReadBack(opts.target, size);
+          readBack?.advance(Math.min(size, chunksDone * manifest.chunkSize));
+        },
         (err: unknown) => err ?? new Error("sync failed"),
       );
     };
@@ -399,14 +416,17 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     await waitSync();
     // Success means the bytes on the target are right, whatever happened
     // before (resumes included).
-    opts.onProgress?.({ phase: "verify", done: 0, total: size });
-    sha = await hashRange(
-      opts.target,
-      size,
-      (done) => opts.onProgress?.({ phase: "verify", done, total: size }),
-      buffers,
-    );
+    const verified = (done: number) => opts.onProgress?.({ phase: "verify", done, total: size });
+    if (readBack) {
+      verified(readBack.done);
+      readBack.onProgress = verified;
+      sha = await readBack.sha256();
+    } else {
+      verified(0);
+      sha = await hashRange(opts.target, size, verified, buffers);
+    }
   } finally {
+    await readBack?.stop();
     openStream?.close();
     // Never close the file under a write or sync still in flight.
     await Promise.all([...inFlight, syncing]);

@@ -96,7 +96,9 @@ async function brotli(raw: Buffer, quality: number): Promise<Buffer> {
   return compress(raw, {
     params: {
       [zc.BROTLI_PARAM_QUALITY]: quality,
-      [zc.BROTLI_PARAM_LGWIN]: 24,
+      // A 4 MiB window: the decoder holds it during apply, and 16 MiB measured no smaller
+      // (+pkg delta stream 5.09 vs 5.10 MB, full image +0.1%).
+      [zc.BROTLI_PARAM_LGWIN]: 22,
       [zc.BROTLI_PARAM_SIZE_HINT]: raw.length,
     },
   });

@@ -244,7 +244,8 @@ test("the apply engine runs on the image's Node 20 (esbuild bundle, /usr/bin/nod
     entry,
     `import { applyPayload } from ${JSON.stringify(index)};
 const [payload, target, source, pub] = process.argv.slice(2);
-const r = await applyPayload({ payload, target, source, trustedKeys: [pub] });
+// Small checkpoints: the read-back worker runs too.
+const r = await applyPayload({ payload, target, source, trustedKeys: [pub], checkpointBytes: 128 << 10 });
 console.log(r.sha256);`,
   );
   const bundle = join(fx.dir, "apply.mjs");
