@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { ManualClock } from "../../src/agent/clock.ts";
 import { configFromEntries, parseConfText } from "../../src/agent/config.ts";
+import { checkHealth } from "../../src/agent/health.ts";
 import { CheckSchedule } from "../../src/agent/schedule.ts";
 import { transition } from "../../src/agent/state.ts";
 import { compareVersions } from "../../src/agent/version.ts";
@@ -186,5 +189,34 @@ test("the booted slot comes from GRUB's slipway.slot= (lowercase, as grub.cfg wr
     assert.throws(() => bootedSlot(`${dir}/cmdline`), /no slipway\.slot=/);
   } finally {
     rmSync(dir, { recursive: true });
+  }
+});
+
+test("health gate: image checks in /usr/lib/slipway/health.d, host checks in /etc override by name", async () => {
+  const root = mkdtempSync("/var/tmp/agent-health-");
+  try {
+    const usr = join(root, "usr/lib/slipway/health.d");
+    const etc = join(root, "etc/slipway/health.d");
+    mkdirSync(usr, { recursive: true });
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(join(usr, "10-image"), "#!/bin/sh\necho image-check-failed >&2\nexit 3\n", {
+      mode: 0o755,
+    });
+    writeFileSync(join(usr, "20-ok"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const running = async () => "running";
+    const failing = await checkHealth([usr, etc], running);
+    assert.equal(failing.healthy, false);
+    assert.equal(failing.problems.length, 1);
+    assert.match(failing.problems[0]!, /10-image exited 3: image-check-failed/);
+    // The host replaces the image's check by name (here: with one that passes).
+    writeFileSync(join(etc, "10-image"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    assert.deepEqual(await checkHealth([usr, etc], running), { healthy: true, problems: [] });
+    // A non-executable /etc entry switches the image's check off.
+    writeFileSync(join(etc, "10-image"), "", { mode: 0o644 });
+    assert.equal((await checkHealth([usr, etc], running)).healthy, true);
+    const degraded = await checkHealth([usr, etc], async () => "degraded");
+    assert.match(degraded.problems[0]!, /degraded/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -25,6 +25,8 @@ export interface LifecycleServer {
   port: number;
   dataDir: string;
   tokenFile: string;
+  /** The admin token (also in tokenFile). */
+  token: string;
   logFile: string;
   guestForward: GuestForward;
   api<T = unknown>(
@@ -124,6 +126,7 @@ export async function startLifecycleServer(
     port,
     dataDir,
     tokenFile,
+    token,
     logFile,
     guestForward: { guestAddr: GUEST_SERVER_ADDR, guestPort: 80, hostPort: port },
     api,

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { ScenarioSetup, SetupContext } from "../../src/vm/harness/runner.ts";
 import type { ExampleBuild } from "../build/fixture.ts";
+import { ensureDashboardBuilt } from "../web/harness.ts";
 import { type LifecycleVersion, lifecycleBuild } from "./images.ts";
 import {
   APP_ID,
@@ -32,6 +33,8 @@ export async function lifecycleSetup(
     builds[v] = await lifecycleBuild(v);
     ctx.log(`image ${v}: ${builds[v].buildDir} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
+  // The dashboard is served from web/dist: build it before the server starts.
+  await ensureDashboardBuilt();
   const server = await startLifecycleServer(ctx.outDir, ctx.log);
   try {
     await createApp(server);

@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestVm } from "../../../src/vm/harness/machine.ts";
 import type { ScriptContext } from "../../../src/vm/harness/runner.ts";
+import { dashboardShot } from "../../lifecycle/dashboard.ts";
 import { CHANGED_FILE } from "../../lifecycle/images.ts";
 import { APP_ID, GROUP } from "../../lifecycle/server.ts";
 import type { LifecycleSetup } from "../../lifecycle/setup.ts";
@@ -144,6 +145,8 @@ export async function run(vm: TestVm, ctx: ScriptContext): Promise<void> {
   ctx.log(`group: haltedReason ${halted.haltedReason}`);
   assert.ok(halted.haltedReason, "safe mode halted the group");
   assert.deepEqual(await lockHolders(server), [], "no host holds the reboot lock");
+  const shot = await dashboardShot(server, ctx.outDir, "3-halted", "halted");
+  ctx.log(`dashboard shows the group halted: ${shot}`);
   const journal3 = await vm.run("journalctl -b -1 -u slipway-agent --no-pager", { check: false });
   writeFileSync(join(ctx.outDir, "agent-3.0.0-boot.txt"), journal3.stdout);
   assert.match(journal3.stdout, /health gate failed on 3\.0\.0/, "3.0.0's agent saw the failure");
