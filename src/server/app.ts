@@ -15,6 +15,7 @@ import { sql } from "kysely";
 import { decodeRequest, encodeResponse, MAX_XML_BYTES, OmahaDecodeError } from "../omaha/index.ts";
 import type { AdminContext } from "./admin/context.ts";
 import { registerAppRoutes } from "./admin/routes-apps.ts";
+import { registerDeltaRoutes } from "./admin/routes-deltas.ts";
 import { registerGroupRoutes } from "./admin/routes-groups.ts";
 import { registerSystemRoutes } from "./admin/routes-system.ts";
 import { checkToken } from "./auth.ts";
@@ -177,7 +178,17 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
         .select("filename")
         .where("id", "=", id)
         .executeTakeFirst();
-      if (!pkg || pkg.filename !== file) throw new HttpError(404, "no such package file");
+      const known =
+        pkg?.filename === file ||
+        (pkg !== undefined &&
+          (await db
+            .selectFrom("package_deltas")
+            .select("filename")
+            .where("package_id", "=", id)
+            .where("filename", "=", file)
+            .where("base_url", "is", null)
+            .executeTakeFirst()) !== undefined);
+      if (!known) throw new HttpError(404, "no such package file");
       return reply.sendFile(`${id}/${file}`);
     },
   );
@@ -261,6 +272,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     });
     const ctx: AdminContext = { db, kind, clock, dataDir: o.dataDir, fleetLock };
     registerAppRoutes(scope, ctx);
+    registerDeltaRoutes(scope, ctx);
     registerGroupRoutes(scope, ctx);
     registerSystemRoutes(scope, ctx);
   });

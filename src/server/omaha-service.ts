@@ -19,7 +19,13 @@ import { logActivity } from "./activity.ts";
 import { type ChannelTarget, ConfigCache, type GroupRef } from "./config-cache.ts";
 import type { DbKind } from "./db/connect.ts";
 import type { HotQueries, InstanceSnapshot } from "./db/hot-queries.ts";
-import type { Database, GroupTable, InstanceTable, PackageTable } from "./db/schema.ts";
+import type {
+  Database,
+  GroupTable,
+  InstanceTable,
+  PackageDeltaTable,
+  PackageTable,
+} from "./db/schema.ts";
 import { IN_PROGRESS, InstanceStatus } from "./instance-status.ts";
 import type { Metrics } from "./metrics.ts";
 import { type Clock, decideGrant, type GroupPolicy, nextVersion } from "./policy.ts";
@@ -110,7 +116,14 @@ export class OmahaService {
       }
       if (app.ping) res.ping = { status: "ok" };
       if (app.updateCheck)
-        res.updateCheck = await this.#updateCheck(trx, instance, now, group, channel);
+        res.updateCheck = await this.#updateCheck(
+          trx,
+          instance,
+          now,
+          group,
+          channel,
+          app.deltaOkay === true,
+        );
     });
     return res;
   }
@@ -361,6 +374,7 @@ export class OmahaService {
     now: number,
     groupRef: GroupRef | null,
     channel: ChannelTarget | null,
+    deltaOkay: boolean,
   ): Promise<ResponseUpdateCheck> {
     const noupdate = (): ResponseUpdateCheck => ({
       status: "noupdate",
@@ -374,7 +388,9 @@ export class OmahaService {
     // A host already holding a grant gets the same answer again (idempotent, not recounted).
     if (inst.update_version !== null && IN_PROGRESS.includes(inst.status)) {
       const pkg = await this.#package(trx, inst.app_id, inst.update_version);
-      return pkg ? this.#offer(pkg) : noupdate();
+      return pkg
+        ? this.#offer(pkg, await this.#delta(trx, pkg, inst.version, deltaOkay))
+        : noupdate();
     }
     const target = nextVersion(inst.version, channel);
     if (target === null) return noupdate();
@@ -437,7 +453,7 @@ export class OmahaService {
       .where("machine_id", "=", inst.machine_id)
       .execute();
     this.#o.metrics?.updateOutcome("granted");
-    return this.#offer(pkg);
+    return this.#offer(pkg, await this.#delta(trx, pkg, inst.version, deltaOkay));
   }
 
   #package(
@@ -453,9 +469,29 @@ export class OmahaService {
       .executeTakeFirst();
   }
 
-  #offer(pkg: PackageTable): ResponseUpdateCheck {
+  /** The delta payload from the host's version, when it takes deltas and one exists. */
+  async #delta(
+    trx: Transaction<Database>,
+    pkg: PackageTable,
+    fromVersion: string,
+    deltaOkay: boolean,
+  ): Promise<PackageDeltaTable | undefined> {
+    if (!deltaOkay) return undefined;
+    return trx
+      .selectFrom("package_deltas")
+      .selectAll()
+      .where("package_id", "=", pkg.id)
+      .where("from_version", "=", fromVersion)
+      .executeTakeFirst();
+  }
+
+  #offer(pkg: PackageTable, delta?: PackageDeltaTable): ResponseUpdateCheck {
     const pub = typeof this.#o.publicUrl === "function" ? this.#o.publicUrl() : this.#o.publicUrl;
-    const base = pkg.base_url ?? `${pub.replace(/\/$/, "")}/v1/packages/${pkg.id}/`;
+    const own = `${pub.replace(/\/$/, "")}/v1/packages/${pkg.id}/`;
+    // A delta uploaded to this server sits next to the package's file; an external one has
+    // its own base URL.
+    const base = delta ? (delta.base_url ?? own) : (pkg.base_url ?? own);
+    const file = delta ?? pkg;
     return {
       status: "ok",
       urls: [base.endsWith("/") ? base : `${base}/`],
@@ -464,22 +500,23 @@ export class OmahaService {
         version: pkg.version,
         packages: [
           {
-            name: pkg.filename,
-            hash: pkg.sha1 || undefined,
-            hashSha256: pkg.sha256,
-            size: Number(pkg.size),
+            name: file.filename,
+            hash: file.sha1 || undefined,
+            hashSha256: file.sha256,
+            size: Number(file.size),
             required: true,
           },
         ],
         actions: [
           {
             event: "postinstall",
-            sha256: Buffer.from(pkg.sha256, "hex").toString("base64"),
+            sha256: Buffer.from(file.sha256, "hex").toString("base64"),
             needsAdmin: false,
-            isDelta: false,
+            isDelta: delta !== undefined,
             disablePayloadBackoff: true,
-            metadataSize: pkg.metadata_size ?? undefined,
-            metadataSignatureRsa: pkg.signature ?? undefined,
+            // These describe the full payload file only.
+            metadataSize: delta ? undefined : (pkg.metadata_size ?? undefined),
+            metadataSignatureRsa: delta ? undefined : (pkg.signature ?? undefined),
           },
         ],
       },

@@ -68,3 +68,11 @@ export async function storePackageFile(
 export async function removePackageFiles(dataDir: string, packageId: string): Promise<void> {
   await rm(join(packagesDir(dataDir), packageId), { recursive: true, force: true });
 }
+
+export async function removePackageFile(
+  dataDir: string,
+  packageId: string,
+  filename: string,
+): Promise<void> {
+  await rm(join(packagesDir(dataDir), packageId, filename), { force: true });
+}

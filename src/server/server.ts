@@ -3,7 +3,7 @@
  * start, listen, and run the periodic jobs (update timeouts, retention).
  */
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { buildApp } from "./app.ts";
 import { createToken, hasTokens } from "./auth.ts";
 import { type Db, openDatabase } from "./db/connect.ts";
@@ -38,12 +38,14 @@ export interface RunningServer {
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const clock = o.clock ?? systemClock;
-  await mkdir(join(o.dataDir, "packages"), { recursive: true });
-  const db = await openDatabase(o.database ?? join(o.dataDir, "slipway.db"));
+  // Absolute: the package file server refuses a relative root (`--data data` failed).
+  const dataDir = resolve(o.dataDir);
+  await mkdir(join(dataDir, "packages"), { recursive: true });
+  const db = await openDatabase(o.database ?? join(dataDir, "slipway.db"));
   let initialToken: string | undefined;
   if (!(await hasTokens(db.db))) {
     initialToken = (await createToken(db.db, "initial-admin", "admin", clock())).token;
-    const file = join(o.dataDir, "admin-token");
+    const file = join(dataDir, "admin-token");
     await writeFile(`${file}.tmp`, `${initialToken}\n`, { mode: 0o600 });
     await chmod(`${file}.tmp`, 0o600);
     await rename(`${file}.tmp`, file);
@@ -51,7 +53,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   let boundUrl = "";
   const { app } = await buildApp({
     db,
-    dataDir: o.dataDir,
+    dataDir,
     publicUrl: o.publicUrl ?? (() => boundUrl),
     clock,
     secretPath: o.secretPath,

@@ -159,6 +159,75 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.equal(again.res.apps[0]!.updateCheck!.manifest!.version, "2.0.0");
     });
 
+    test("delta_okay: a host on a version with a delta payload gets the delta, others the full file", async () => {
+      await setupApp(t, "deltas", { versions: ["2.0.0"], channel: "2.0.0" });
+      const put = (from: string, filename: string, body: Buffer) =>
+        fetch(`${t.url}/api/apps/deltas/packages/2.0.0/deltas/${from}?filename=${filename}`, {
+          method: "PUT",
+          headers: {
+            authorization: `Bearer ${t.token}`,
+            "content-type": "application/octet-stream",
+          },
+          body,
+        });
+      const delta = Buffer.from("delta 1.0.0 -> 2.0.0");
+      assert.equal((await put("1.0.0", "from-1.0.0.payload", delta)).status, 201);
+      assert.equal(
+        (await put("1.0.0", "other.payload", delta)).status,
+        409,
+        "one delta per source",
+      );
+      assert.equal((await put("1.1.0", "update.gz", delta)).status, 409, "the full file's name");
+      const ext = await t.api("POST", "/api/apps/deltas/packages/2.0.0/deltas", {
+        from: "1.5.0",
+        url: "https://cdn.example/deltas/",
+        filename: "from-1.5.0.payload",
+        size: 77,
+        sha256: "ab".repeat(32),
+      });
+      assert.equal(ext.status, 201, JSON.stringify(ext.body));
+      const list = await t.api<{ from: string }[]>("GET", "/api/apps/deltas/packages/2.0.0/deltas");
+      assert.deepEqual(
+        list.body.map((d) => d.from),
+        ["1.0.0", "1.5.0"],
+      );
+
+      const offer = async (m: string, version: string, deltaOkay: boolean) => {
+        const uc = (await check(t, "deltas", m, version, { deltaOkay })).res.apps[0]!.updateCheck!;
+        assert.equal(uc.status, "ok");
+        return {
+          url: uc.urls[0]! + uc.manifest!.packages[0]!.name,
+          size: uc.manifest!.packages[0]!.size,
+          action: uc.manifest!.actions[0]!,
+        };
+      };
+      const d = await offer("d1", "1.0.0", true);
+      assert.match(d.url, /\/from-1\.0\.0\.payload$/);
+      assert.equal(d.action.isDelta, true);
+      assert.equal(d.size, delta.length);
+      const got = Buffer.from(await (await fetch(d.url)).arrayBuffer());
+      assert.deepEqual(got, delta);
+      assert.equal(createHash("sha256").update(got).digest("base64"), d.action.sha256);
+      // Asking again while holding the grant: the same delta.
+      assert.equal((await offer("d1", "1.0.0", true)).url, d.url);
+
+      const full = await offer("d2", "1.0.0", false);
+      assert.match(full.url, /\/update\.gz$/);
+      assert.equal(full.action.isDelta, false);
+      assert.match((await offer("d3", "0.9.0", true)).url, /\/update\.gz$/, "no delta from 0.9.0");
+      assert.equal(
+        (await offer("d4", "1.5.0", true)).url,
+        "https://cdn.example/deltas/from-1.5.0.payload",
+      );
+
+      assert.equal(
+        (await t.api("DELETE", "/api/apps/deltas/packages/2.0.0/deltas/1.0.0")).status,
+        204,
+      );
+      assert.equal((await fetch(d.url)).status, 404, "the stored delta file is gone");
+      assert.match((await offer("d5", "1.0.0", true)).url, /\/update\.gz$/);
+    });
+
     test("ping-only and event-only requests are acknowledged without an updatecheck", async () => {
       const ping = await t.omaha("proto", {
         machineId: "m2",

@@ -24,7 +24,7 @@ export async function requireApp(db: Kysely<Database>, id: string) {
   return app;
 }
 
-async function packageIdByVersion(
+export async function packageIdByVersion(
   db: Kysely<Database> | Transaction<Database>,
   appId: string,
   version: string,

@@ -188,6 +188,24 @@ function steps(kind: DbKind): Record<string, Migration> {
         await db.schema.dropIndex("instances_last_check").execute();
       },
     },
+    "0003-package-deltas": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("package_deltas")
+          .addColumn("package_id", "text", (c) =>
+            c.notNull().references("packages.id").onDelete("cascade"),
+          )
+          .addColumn("from_version", "text", (c) => c.notNull())
+          .addColumn("filename", "text", (c) => c.notNull())
+          .addColumn("base_url", "text")
+          .addColumn("size", "bigint", (c) => c.notNull())
+          .addColumn("sha256", "text", (c) => c.notNull())
+          .addColumn("sha1", "text", (c) => c.notNull().defaultTo(""))
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("package_deltas_pk", ["package_id", "from_version"])
+          .execute();
+      },
+    },
   };
 }
 

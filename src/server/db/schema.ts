@@ -53,6 +53,24 @@ export interface PackageTable {
   created_at: number;
 }
 
+/**
+ * A delta payload of a package: installs the package's version on a host that runs
+ * `from_version` (its active slot is the delta's source). Offered instead of the full file
+ * when the host says delta_okay="true".
+ */
+export interface PackageDeltaTable {
+  package_id: string;
+  from_version: string;
+  filename: string;
+  /** External base URL; null when stored next to the package's own file. */
+  base_url: string | null;
+  size: number;
+  /** Hex SHA-256 of the delta payload file. */
+  sha256: string;
+  sha1: string;
+  created_at: number;
+}
+
 export interface GroupTable {
   id: string;
   app_id: string;
@@ -148,6 +166,7 @@ export interface Database {
   channel_floors: ChannelFloorTable;
   channel_blacklist: ChannelBlacklistTable;
   packages: PackageTable;
+  package_deltas: PackageDeltaTable;
   groups: GroupTable;
   instances: InstanceTable;
   events: EventTable;
