@@ -363,11 +363,16 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
             new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
               where,
             });
-          if (s.kind === "L" && !(await stream?.readInto(chunkBuf, at, s.len))) throw truncated();
+          if (s.kind === "L") {
+            // Awaited only when it is a promise: most small pieces decode at once.
+            const r = stream ? stream.readInto(chunkBuf, at, s.len) : false;
+            if (r !== true && !(r !== false && (await r))) throw truncated();
+          }
           // D: the stream holds differences to add to the source bytes, piece by piece.
           for (let off = 0; s.kind === "D" && off < s.len; off += scratch.length) {
             const len = Math.min(scratch.length, s.len - off);
-            if (!(await stream?.readInto(scratch, 0, len))) throw truncated();
+            const r = stream ? stream.readInto(scratch, 0, len) : false;
+            if (r !== true && !(r !== false && (await r))) throw truncated();
             if (c < resumeAt) continue;
             const base = at + off;
             for (let i = 0; i < len; i++)

@@ -223,25 +223,46 @@ export class BlobReader {
     return this.whole;
   }
 
-  /** Fill dst[at, at+len) with the next decoded bytes; false if the blob ends first. */
-  async readInto(dst: Buffer, at: number, len: number): Promise<boolean> {
-    if (!this.decoder) {
-      const whole = await this.decodeWhole();
-      if (this.wholeAt + len > whole.length) return false;
-      whole.copy(dst, at, this.wholeAt, this.wholeAt + len);
-      this.wholeAt += len;
-      return true;
+  /**
+   * Fill dst[at, at+len) with the next decoded bytes; false if the blob
+   * ends first. Synchronous (no promise) while the current input piece
+   * lasts: a delta asks for many small pieces.
+   */
+  readInto(dst: Buffer, at: number, len: number): boolean | Promise<boolean> {
+    if (!this.decoder) return this.readWhole(dst, at, len);
+    const filled = this.decodeAvailable(dst, at, len, 0);
+    if (filled === len) return true;
+    if (filled < 0) return false;
+    return this.readRefilling(dst, at, len, filled);
+  }
+
+  private async readWhole(dst: Buffer, at: number, len: number): Promise<boolean> {
+    const whole = await this.decodeWhole();
+    if (this.wholeAt + len > whole.length) return false;
+    whole.copy(dst, at, this.wholeAt, this.wholeAt + len);
+    this.wholeAt += len;
+    return true;
+  }
+
+  private async readRefilling(dst: Buffer, at: number, len: number, filled: number) {
+    while (filled < len) {
+      if (!(await this.refill())) return false;
+      filled = this.decodeAvailable(dst, at, len, filled);
+      if (filled < 0) return false;
     }
-    let filled = 0;
+    return true;
+  }
+
+  /** Decode from the input at hand: bytes filled so far, or -1 when the stream ended early. */
+  private decodeAvailable(dst: Buffer, at: number, len: number, filled: number): number {
     while (filled < len) {
       const { consumed, produced } = this.step(dst, at + filled, len - filled, false);
       filled += produced;
-      if (filled === len || produced > 0 || consumed > 0) continue;
+      if (produced > 0 || consumed > 0) continue;
       // Neither moved: the decoder wants input, or its stream already ended.
-      if (this.inAt < this.input.length) return false;
-      if (!(await this.refill())) return false;
+      return this.inAt < this.input.length ? -1 : filled;
     }
-    return true;
+    return filled;
   }
 
   /**
