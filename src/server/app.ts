@@ -46,6 +46,13 @@ export interface AppOptions {
   trustProxy?: boolean;
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The admin API token of the request (set by the admin scope's auth hook). */
+    adminToken: { id: string; name: string; scope: "admin" | "viewer" } | null;
+  }
+}
+
 export interface ServerApp {
   app: FastifyInstance;
   metrics: Metrics;
@@ -250,6 +257,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
   app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   // ---- admin API (bearer tokens: viewer reads, admin writes)
+  app.decorateRequest("adminToken", null);
   await app.register(async (scope) => {
     await rateLimit(scope);
     scope.addContentTypeParser("application/octet-stream", (_req, payload, done) =>
@@ -261,6 +269,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
       if (!m) throw new HttpError(401, "an Authorization: Bearer <token> header is required");
       const tok = await checkToken(db, m[1]!);
       if (!tok) throw new HttpError(401, "unknown token");
+      req.adminToken = tok;
       if (req.method !== "GET" && req.method !== "HEAD" && tok.scope !== "admin") {
         throw new HttpError(403, "this token may only read (viewer scope)");
       }

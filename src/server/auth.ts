@@ -31,10 +31,10 @@ export async function createToken(
 export async function checkToken(
   db: Kysely<Database>,
   token: string,
-): Promise<{ id: string; scope: Scope } | null> {
+): Promise<{ id: string; name: string; scope: Scope } | null> {
   const row = await db
     .selectFrom("tokens")
-    .select(["id", "scope"])
+    .select(["id", "name", "scope"])
     .where("token_hash", "=", hashToken(token))
     .executeTakeFirst();
   return row ?? null;

@@ -228,6 +228,76 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.match((await offer("d5", "1.0.0", true)).url, /\/update\.gz$/);
     });
 
+    test("session, rollout target, version timeline and the activity cursor", async () => {
+      const me = await t.api<{ scope: string; name: string }>("GET", "/api/session");
+      assert.deepEqual([me.status, me.body.scope], [200, "admin"]);
+      const v = await t.api<{ token: string }>("POST", "/api/tokens", {
+        name: "eyes",
+        scope: "viewer",
+      });
+      const viewer = await t.api<{ scope: string; name: string }>(
+        "GET",
+        "/api/session",
+        undefined,
+        v.body.token,
+      );
+      assert.deepEqual(viewer.body, { ...viewer.body, scope: "viewer", name: "eyes" });
+      assert.equal((await t.api("GET", "/api/session", undefined, "slw_nope")).status, 401);
+
+      const { groupId } = await setupApp(t, "tl", {
+        versions: ["1.0.0", "2.0.0"],
+        channel: "2.0.0",
+      });
+      const start = t.clock.now;
+      await check(t, "tl", "h1", "1.0.0");
+      await check(t, "tl", "h2", "1.0.0");
+      t.clock.now += 3_600_000;
+      await completeUpdate(t, "tl", "h1", "1.0.0", "2.0.0");
+      const r = await t.api<{ target: string; versions: Record<string, number> }>(
+        "GET",
+        `/api/apps/tl/groups/${groupId}/rollout`,
+      );
+      assert.equal(r.body.target, "2.0.0");
+      assert.deepEqual(r.body.versions, { "1.0.0": 1, "2.0.0": 1 });
+      const tl = await t.api<{
+        versions: string[];
+        points: { t: number; counts: Record<string, number> }[];
+      }>("GET", `/api/apps/tl/groups/${groupId}/timeline?buckets=4`);
+      assert.equal(tl.status, 200);
+      assert.deepEqual(tl.body.versions, ["1.0.0", "2.0.0"]);
+      assert.equal(tl.body.points.length, 5);
+      assert.deepEqual(tl.body.points[0], { t: start, counts: { "1.0.0": 2 } });
+      assert.deepEqual(tl.body.points.at(-1)!.counts, { "1.0.0": 1, "2.0.0": 1 });
+
+      assert.equal((await t.api("POST", `/api/apps/tl/groups/${groupId}/pause`)).status, 200);
+      assert.equal((await t.api("POST", `/api/apps/tl/groups/${groupId}/resume`)).status, 200);
+      const all = await t.api<{ id: number }[]>("GET", "/api/activity?limit=1000");
+      assert.ok(all.body.length >= 2, "pause and resume were logged");
+      const oldest = all.body.at(-1)!.id;
+      const newer = await t.api<{ id: number }[]>(
+        "GET",
+        `/api/activity?after=${oldest}&limit=1000`,
+      );
+      assert.deepEqual(
+        newer.body.map((a) => a.id),
+        all.body
+          .slice(0, -1)
+          .map((a) => a.id)
+          .reverse(),
+        "after= gives the newer entries, oldest first",
+      );
+      assert.deepEqual((await t.api("GET", `/api/activity?after=${all.body[0]!.id}`)).body, []);
+      const spec = (await (await fetch(`${t.url}/api/openapi.json`)).json()) as {
+        paths: Record<string, unknown>;
+      };
+      for (const path of [
+        "/api/session",
+        "/api/apps/{app}/groups/{group}/timeline",
+        "/api/apps/{app}/packages/{version}/deltas/{from}",
+      ])
+        assert.ok(spec.paths[path], `OpenAPI has ${path}`);
+    });
+
     test("ping-only and event-only requests are acknowledged without an updatecheck", async () => {
       const ping = await t.omaha("proto", {
         machineId: "m2",

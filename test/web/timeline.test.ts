@@ -1,8 +1,8 @@
-/** The version timeline the dashboard derives from host event histories. */
+/** The version timeline (server side, shown by the dashboard) and the dashboard's version colours. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { hostSteps, versionTimeline } from "../../src/server/timeline.ts";
 import { compareVersions, versionColors } from "../../web/src/format.ts";
-import { hostSteps, versionTimeline } from "../../web/src/timeline.ts";
 
 const ev = (createdAt: number, version: string, previousVersion: string | null = null) => ({
   createdAt,

@@ -6,6 +6,7 @@ import type { Database, GroupTable } from "../db/schema.ts";
 import { badRequest, notFound } from "../http-error.ts";
 import { InstanceStatus } from "../instance-status.ts";
 import { validateTimezone } from "../policy.ts";
+import { type HostHistory, versionTimeline } from "../timeline.ts";
 import type { AdminContext } from "./context.ts";
 import { requireApp } from "./routes-apps.ts";
 import { groupPolicySchema, int, NAME, obj, params, str } from "./schemas.ts";
@@ -67,6 +68,10 @@ async function channelIdByName(
   if (!c) throw badRequest(`application ${appId} has no channel ${name}`);
   return c.id;
 }
+
+/** Bounds of one timeline request (an admin view, not an export). */
+const TIMELINE_MAX_HOSTS = 100_000;
+const TIMELINE_MAX_EVENTS = 500_000;
 
 export async function loadGroup(db: Kysely<Database>, appId: string, groupId: string) {
   const g = await db
@@ -263,11 +268,76 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
         .where("group_id", "=", g.id)
         .groupBy("status")
         .execute();
+      const target = g.channel_id
+        ? ((
+            await db
+              .selectFrom("channels")
+              .innerJoin("packages", "packages.id", "channels.package_id")
+              .select("packages.version")
+              .where("channels.id", "=", g.channel_id)
+              .executeTakeFirst()
+          )?.version ?? null)
+        : null;
       return {
         group: groupJson(g, g.channel_name),
+        /** The version the group's channel points at (null: no channel or no package). */
+        target,
         versions: Object.fromEntries(byVersion.map((r) => [r.version, Number(r.n)])),
         statuses: Object.fromEntries(byStatus.map((r) => [r.status, Number(r.n)])),
       };
+    },
+  );
+
+  app.get<{ Params: { app: string; group: string }; Querystring: { buckets: number } }>(
+    "/api/apps/:app/groups/:group/timeline",
+    {
+      schema: {
+        tags,
+        summary:
+          "Hosts per version over time (from first host to now, in equal steps), from the hosts' event histories",
+        params: gp,
+        querystring: obj({ buckets: int({ minimum: 1, maximum: 500, default: 48 }) }),
+      },
+    },
+    async (req) => {
+      const g = await loadGroup(db, req.params.app, req.params.group);
+      const hosts = await db
+        .selectFrom("instances")
+        .select(["machine_id", "version", "created_at", "last_check_at"])
+        .where("group_id", "=", g.id)
+        .limit(TIMELINE_MAX_HOSTS)
+        .execute();
+      const events = await db
+        .selectFrom("events")
+        .select(["machine_id", "version", "previous_version", "created_at"])
+        .where("app_id", "=", req.params.app)
+        .where("group_id", "=", g.id)
+        .orderBy("id")
+        .limit(TIMELINE_MAX_EVENTS)
+        .execute();
+      const byHost = new Map<string, HostHistory["events"]>();
+      for (const e of events) {
+        let list = byHost.get(e.machine_id);
+        if (!list) {
+          list = [];
+          byHost.set(e.machine_id, list);
+        }
+        list.push({
+          createdAt: Number(e.created_at),
+          version: e.version,
+          previousVersion: e.previous_version,
+        });
+      }
+      return versionTimeline(
+        hosts.map((h) => ({
+          createdAt: Number(h.created_at),
+          lastCheckAt: Number(h.last_check_at),
+          version: h.version,
+          events: byHost.get(h.machine_id) ?? [],
+        })),
+        ctx.clock(),
+        req.query.buckets,
+      );
     },
   );
 

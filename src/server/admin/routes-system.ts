@@ -17,19 +17,22 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
       severity?: string;
       limit: number;
       before?: number;
+      after?: number;
     };
   }>(
     "/api/activity",
     {
       schema: {
         tags: ["activity"],
-        summary: "The activity log, newest first (page with ?before=<id>)",
+        summary:
+          "The activity log, newest first; older pages with ?before=<id>. With ?after=<id>: only entries newer than that id, oldest first (poll with the last id seen)",
         querystring: obj({
           app: str({ maxLength: 128 }),
           group: str({ maxLength: 128 }),
           severity: str({ enum: ["info", "success", "warning", "error", "critical"] }),
           limit: int({ minimum: 1, maximum: 1000, default: 100 }),
           before: int({ minimum: 1 }),
+          after: int({ minimum: 0 }),
         }),
       },
     },
@@ -40,8 +43,24 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
       if (q.group) sel = sel.where("group_id", "=", q.group);
       if (q.severity) sel = sel.where("severity", "=", q.severity as "info");
       if (q.before) sel = sel.where("id", "<", q.before);
-      const rows = await sel.orderBy("id", "desc").limit(q.limit).execute();
+      if (q.after !== undefined) sel = sel.where("id", ">", q.after);
+      const order = q.after !== undefined ? "asc" : "desc";
+      const rows = await sel.orderBy("id", order).limit(q.limit).execute();
       return rows.map(activityJson);
+    },
+  );
+
+  app.get(
+    "/api/session",
+    {
+      schema: {
+        tags: ["tokens"],
+        summary: "Who am I: the presented token's id, name and scope (admin or viewer)",
+      },
+    },
+    async (req) => {
+      const t = req.adminToken!;
+      return { tokenId: t.id, name: t.name, scope: t.scope };
     },
   );
 

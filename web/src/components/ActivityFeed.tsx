@@ -1,5 +1,8 @@
-/** The activity log, newest first, optionally for one app or group, with older pages on demand. */
-import { useState } from "react";
+/**
+ * The activity log, newest first, optionally for one app or group, with older pages on demand.
+ * After the first page it polls only for entries newer than the newest shown (?after=<id>).
+ */
+import { useRef, useState } from "react";
 import { Link } from "wouter";
 import { type Activity, enc } from "../api.ts";
 import { ago, dateTime } from "../format.ts";
@@ -27,7 +30,25 @@ export function ActivityFeed({
   if (groupId) q.set("group", groupId);
   if (severity) q.set("severity", severity);
   const qs = q.toString();
-  const feed = usePoll(() => api.get<Activity[]>(`/api/activity?${qs}`), [api, qs], 3000);
+  // Newest entries first; a poll adds what came after the newest one shown.
+  const shown = useRef<{ qs: string; rows: Activity[] }>({ qs: "", rows: [] });
+  const feed = usePoll(
+    async () => {
+      const newest = shown.current.qs === qs ? shown.current.rows[0] : undefined;
+      if (!newest) {
+        shown.current = { qs, rows: await api.get<Activity[]>(`/api/activity?${qs}`) };
+      } else {
+        const fresh = await api.get<Activity[]>(
+          `/api/activity?${qs}&after=${enc(String(newest.id))}`,
+        );
+        if (fresh.length > 0)
+          shown.current = { qs, rows: [...fresh.reverse(), ...shown.current.rows] };
+      }
+      return shown.current.rows;
+    },
+    [api, qs],
+    3000,
+  );
   const rows = [...(feed.data ?? []), ...older];
 
   const loadOlder = async () => {

@@ -4,7 +4,7 @@
  */
 import { useState } from "react";
 import { Link, useParams } from "wouter";
-import { type Channel, enc, type Instance, type InstanceEvent, type Rollout } from "../api.ts";
+import { type Channel, enc, type Rollout } from "../api.ts";
 import { ActivityFeed } from "../components/ActivityFeed.tsx";
 import { GroupForm } from "../components/GroupForm.tsx";
 import { InstanceList } from "../components/InstanceList.tsx";
@@ -15,10 +15,7 @@ import { compareVersions, duration, versionColors } from "../format.ts";
 import { usePoll } from "../poll.ts";
 import { summarize } from "../rollout.ts";
 import { useSession } from "../session.tsx";
-import { type Timeline, versionTimeline } from "../timeline.ts";
-
-/** Hosts whose history is fetched for the timeline (one request each). */
-const TIMELINE_HOSTS = 50;
+import type { Timeline } from "../timeline.ts";
 
 const STATUS_COLORS = new Map([
   ["complete", "#16a34a"],
@@ -39,58 +36,43 @@ export function GroupPage() {
     async () => {
       const [rollout, channels] = await Promise.all([
         api.get<Rollout>(`${base}/groups/${enc(groupId)}/rollout`),
-        api.get<Channel[]>(`${base}/channels`),
+        api.get<Channel[]>(`${base}/channels`), // for the settings form
       ]);
       return { rollout, channels };
     },
     [api, base, groupId],
     2000,
   );
-  const [timelineEvery, setTimelineEvery] = useState(5000);
+  // The server derives it from every host's events: one request, refreshed less often.
   const timeline = usePoll(
-    async () => {
-      const list = await api.get<{ total: number; instances: Instance[] }>(
-        `${base}/instances?group=${enc(groupId)}&limit=${TIMELINE_HOSTS}`,
-      );
-      const hosts = await Promise.all(
-        list.instances.map((i) =>
-          api.get<Instance & { events: InstanceEvent[] }>(`${base}/instances/${enc(i.machineId)}`),
-        ),
-      );
-      // One request per host: refresh big groups less often (the API is rate-limited per client).
-      setTimelineEvery(list.instances.length > 10 ? 30_000 : 5000);
-      return { total: list.total, timeline: versionTimeline(hosts, Date.now()) };
-    },
+    () => api.get<Timeline>(`${base}/groups/${enc(groupId)}/timeline`),
     [api, base, groupId],
-    timelineEvery,
+    10_000,
   );
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const d = data.data;
   const g = d?.rollout.group;
-  const target = g ? (d.channels.find((c) => c.name === g.channel)?.package ?? null) : null;
+  const target = d?.rollout.target ?? null;
   const s = g && d ? summarize(g, d.rollout, target) : undefined;
   const versions = Object.entries(d?.rollout.versions ?? {}).sort((a, b) =>
     compareVersions(b[0], a[0]),
   );
   const statuses = Object.entries(d?.rollout.statuses ?? {}).sort((a, b) => b[1] - a[1]);
-  const colors = versionColors([
-    ...versions.map(([v]) => v),
-    ...(timeline.data?.timeline.versions ?? []),
-  ]);
+  const colors = versionColors([...versions.map(([v]) => v), ...(timeline.data?.versions ?? [])]);
 
-  // The history ends with the live counts when it covers every host (sampled history would not add up).
+  // The history ends with the live counts (polled more often than the history).
   const tl = timeline.data;
   const chart: Timeline | undefined =
-    tl && d && tl.total <= TIMELINE_HOSTS
+    tl && d
       ? {
-          versions: [
-            ...new Set([...tl.timeline.versions, ...Object.keys(d.rollout.versions)]),
-          ].sort(compareVersions),
-          points: [...tl.timeline.points, { t: Date.now(), counts: d.rollout.versions }],
+          versions: [...new Set([...tl.versions, ...Object.keys(d.rollout.versions)])].sort(
+            compareVersions,
+          ),
+          points: [...tl.points, { t: Date.now(), counts: d.rollout.versions }],
         }
-      : tl?.timeline;
+      : tl;
 
   const toggle = async (verb: "pause" | "resume") => {
     setBusy(true);
@@ -177,16 +159,7 @@ export function GroupPage() {
           </div>
         </Card>
       )}
-      <Card
-        title="Version timeline"
-        actions={
-          timeline.data && timeline.data.total > TIMELINE_HOSTS ? (
-            <span className="muted">
-              from {TIMELINE_HOSTS} of {timeline.data.total} hosts
-            </span>
-          ) : null
-        }
-      >
+      <Card title="Version timeline">
         <ErrorBanner error={timeline.error} />
         {chart && <TimelineChart timeline={chart} colors={colors} />}
         {chart && (
