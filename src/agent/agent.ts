@@ -354,6 +354,9 @@ export class Agent {
     this.fire("check", source);
     this.info.lastCheck = new Date(this.d.clock.now()).toISOString();
     let errorCode: number = ErrorCode.Error;
+    // Only a failed update attempt is an event for the server: a check that did not get an
+    // answer is not (a transient server error must not count as a host's failed update).
+    let attempting = false;
     try {
       await this.releaseLockIfHeld();
       await this.flushOutbox();
@@ -386,6 +389,7 @@ export class Agent {
       this.info.newSize = pkg.size;
       this.info.lastCheckResult = `update ${offered} (${pkg.size} bytes)`;
       this.fire("update-found", this.info.lastCheckResult);
+      attempting = true;
 
       this.fire("download-start");
       await this.report({ type: EventType.DownloadStarted, result: EventResult.Success });
@@ -425,7 +429,7 @@ export class Agent {
           : err instanceof OmahaServerError
             ? ErrorCode.OmahaRequestError
             : errorCode;
-      await this.failed(err, code);
+      await this.failed(err, code, attempting);
       this.scheduleCheck(this.schedule.afterFailure());
     }
   }
@@ -472,19 +476,20 @@ export class Agent {
     return table.partitions.find((p) => p.label === SLOT_LABEL[slot])?.uniqueGuid;
   }
 
-  private async failed(err: unknown, code: number): Promise<void> {
+  private async failed(err: unknown, code: number, report = true): Promise<void> {
     const msg = err instanceof Error ? err.message : String(err);
     this.info.lastError = msg;
     this.fire("fail", msg);
-    try {
-      await this.report({
-        type: EventType.UpdateComplete,
-        result: EventResult.Error,
-        errorCode: code,
-      });
-    } catch (e) {
-      this.log(`cannot report the error: ${(e as Error).message}`);
-    }
+    if (report)
+      try {
+        await this.report({
+          type: EventType.UpdateComplete,
+          result: EventResult.Error,
+          errorCode: code,
+        });
+      } catch (e) {
+        this.log(`cannot report the error: ${(e as Error).message}`);
+      }
     this.fire("reported");
   }
 

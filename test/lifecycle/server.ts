@@ -15,8 +15,11 @@ import { SIGNING_KEY } from "./images.ts";
 /** Where the guest finds the server (QEMU user networking forwards it to 127.0.0.1). */
 export const GUEST_SERVER_ADDR = "10.0.2.100";
 export const GUEST_SERVER_URL = `http://${GUEST_SERVER_ADDR}`;
-/** The agent's default Omaha app id (update.conf APP_ID unset). */
-export const APP_ID = "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}";
+/**
+ * The Omaha app id the hosts send: `slipway build` writes APPID=<image name> into
+ * /usr/share/slipway/update.conf, and the example's name is "minimal".
+ */
+export const APP_ID = "minimal";
 export const GROUP = "stable";
 
 export interface LifecycleServer {
@@ -175,7 +178,7 @@ export async function startLifecycleServer(
   };
 }
 
-/** The application hosts report as (the agent's default app id). */
+/** The application the hosts report as. */
 export async function createApp(s: LifecycleServer): Promise<void> {
   const app = await s.api("POST", "/api/apps", { id: APP_ID, name: "Slipway lifecycle" });
   if (app.status !== 201)
