@@ -17,7 +17,6 @@ import { chunkCount, type PlanRef } from "./format.ts";
 import { readJournal, removeJournal, writeJournal } from "./journal.ts";
 import type { KeyInput } from "./keys.ts";
 import { loadPlan, type OpenedPayload, openPayload, schedule } from "./open.ts";
-import { ReadBack } from "./read-back.ts";
 import { type PayloadReader, toReader } from "./reader.ts";
 
 export interface ApplyProgress {
@@ -222,15 +221,6 @@ async function fits(fh: FileHandle, size: number, isFile: boolean): Promise<bool
   return bytesRead === 1;
 }
 
-/** The read-back worker, or nothing where workers cannot start (the main thread reads back). */
-function startReadBack(path: string, size: number): ReadBack | undefined {
-  try {
-    return new ReadBack(path, size);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Write the target from a payload. Resolves only when the whole target
  * reads back with the manifest's SHA-256; rejects with InputError for bad
@@ -281,7 +271,6 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     if (err) throw err;
   };
   let sha: string | undefined;
-  let readBack: ReadBack | undefined;
   try {
     if (!(await fits(target, size, isFile)))
       throw new SlipwayError(`target is smaller than the image (${size} bytes)`, {
@@ -304,24 +293,26 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     let sinceCheckpoint = 0;
     // A checkpoint syncs in the background while the next chunks are built;
     // the journal only claims chunks written before that sync began.
+    // Due every checkpointBytes, but never waiting for the previous sync:
+    // while the disk is still flushing, writing goes on and the checkpoint
+    // comes at a later chunk (dd syncs once; waiting here idled the apply).
+    let syncBusy = false;
+    const due = () => sinceCheckpoint >= checkpointBytes && !syncBusy;
     const checkpoint = async (chunksDone: number) => {
       await settle(0);
       await settle(1);
       await waitSync();
       sinceCheckpoint = 0;
+      syncBusy = true;
       syncing = target.datasync().then(
         () => {
+          syncBusy = false;
           writeJournal(journalPath, {
             format: 1,
             manifest: opened.manifestSha256,
             plan: plan.id,
             chunksDone,
           });
-          // The read-back may now hash what is durable, while later chunks
-          // are written; an apply that ends at its first checkpoint reads
-          // back on the main thread instead (no worker to start).
-          if (!readBack && chunksDone < n) readBack = startReadBack(opts.target, size);
-          readBack?.advance(Math.min(size, chunksDone * manifest.chunkSize));
         },
         (err: unknown) => err ?? new Error("sync failed"),
       );
@@ -343,6 +334,8 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
             )
           : undefined;
       openStream = stream;
+      const truncated = () =>
+        new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, { where });
       payloadBytesRead += blob.size;
       for (let c = first; c < end; c++) {
         const w = work[c]!;
@@ -359,10 +352,6 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
                 where: opts.source,
               });
           }
-          const truncated = () =>
-            new InputError(`data blob ${bi} of plan ${plan.id} is truncated or corrupt`, {
-              where,
-            });
           if (s.kind === "L") {
             // Awaited only when it is a promise: most small pieces decode at once.
             const r = stream ? stream.readInto(chunkBuf, at, s.len) : false;
@@ -405,13 +394,13 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         done += clen;
         sinceCheckpoint += clen;
         opts.onProgress?.({ phase: "write", done, total });
-        if (sinceCheckpoint >= checkpointBytes && c + 1 < end) await checkpoint(c + 1);
+        if (due() && c + 1 < end) await checkpoint(c + 1);
       }
       if (stream && !(await stream.finish()))
         throw new InputError(`data blob ${bi} of plan ${plan.id} is corrupt`, { where });
       stream?.close();
       openStream = undefined;
-      if (sinceCheckpoint >= checkpointBytes && end < n) await checkpoint(end);
+      if (due() && end < n) await checkpoint(end);
     }
     await settle(0);
     await settle(1);
@@ -422,16 +411,9 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     // Success means the bytes on the target are right, whatever happened
     // before (resumes included).
     const verified = (done: number) => opts.onProgress?.({ phase: "verify", done, total: size });
-    if (readBack) {
-      verified(readBack.done);
-      readBack.onProgress = verified;
-      sha = await readBack.sha256();
-    } else {
-      verified(0);
-      sha = await hashRange(opts.target, size, verified, buffers);
-    }
+    verified(0);
+    sha = await hashRange(opts.target, size, verified, buffers);
   } finally {
-    await readBack?.stop();
     openStream?.close();
     // Never close the file under a write or sync still in flight.
     await Promise.all([...inFlight, syncing]);

@@ -244,7 +244,7 @@ test("the apply engine runs on the image's Node 20 (esbuild bundle, /usr/bin/nod
     entry,
     `import { applyPayload } from ${JSON.stringify(index)};
 const [payload, target, source, pub] = process.argv.slice(2);
-// Small checkpoints: the read-back worker runs too.
+// Small checkpoints: background syncs and journal writes run on Node 20 too.
 const r = await applyPayload({ payload, target, source, trustedKeys: [pub], checkpointBytes: 128 << 10 });
 console.log(r.sha256);`,
   );
