@@ -8,7 +8,7 @@
  * and node:fs — no Node 22+ APIs.
  */
 import { createHash } from "node:crypto";
-import { constants as fsc, readSync } from "node:fs";
+import { constants as fsc, readSync, write } from "node:fs";
 import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError, SlipwayError } from "../errors.ts";
@@ -92,11 +92,16 @@ async function readFull(fh: FileHandle, buf: Buffer, at: number, len: number, po
   return true;
 }
 
+/**
+ * pwrite all of buf[0, len) at `pos`, on the libuv pool. The callback API:
+ * FileHandle.write measured several times slower per 4 MiB call on Node 24.
+ */
 async function writeFull(fh: FileHandle, buf: Buffer, len: number, pos: number) {
   let done = 0;
   while (done < len) {
-    const { bytesWritten } = await fh.write(buf, done, len - done, pos + done);
-    done += bytesWritten;
+    done += await new Promise<number>((resolve, reject) =>
+      write(fh.fd, buf, done, len - done, pos + done, (err, n) => (err ? reject(err) : resolve(n))),
+    );
   }
 }
 
