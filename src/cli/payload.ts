@@ -87,7 +87,7 @@ function printSummary(s: PayloadSummary): void {
   process.stdout.write(`${lines.join("\n")}\n\n`);
   process.stdout.write(
     `${formatTable(
-      ["PLAN", "SOURCE", "OPS", "BLOBS", "DOWNLOAD"],
+      ["PLAN", "SOURCE", "OPS", "BLOBS", "CHECKED CHUNKS", "DOWNLOAD"],
       s.plans.map((p) => [
         p.id,
         p.source
@@ -95,9 +95,10 @@ function printSummary(s: PayloadSummary): void {
           : "-",
         p.ops,
         p.blobs,
+        p.checkedChunks,
         p.downloadBytes,
       ]),
-      new Set([2, 3, 4]),
+      new Set([2, 3, 4, 5]),
     )}\n`,
   );
 }

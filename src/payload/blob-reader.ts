@@ -97,6 +97,11 @@ function nativeDecoder(): Decoder | undefined {
 
 let nativeWorks: boolean | undefined;
 
+/** Tests: decode with the one-shot fallback (false) or the native handle again (true). */
+export function useNativeBrotli(on: boolean): void {
+  nativeWorks = on ? undefined : false;
+}
+
 /** Where the compressed bytes come from: positional reads into one buffer, or a stream. */
 interface Fetcher {
   /** The next piece (valid until the next call), or undefined at the end. */

@@ -77,6 +77,24 @@ test("delta apply from the previous image reads little and gives the same bytes"
   );
 });
 
+test("without the native brotli handle, blobs decode in one piece and apply the same", async (t) => {
+  const { useNativeBrotli } = await import("../../src/payload/blob-reader.ts");
+  useNativeBrotli(false);
+  t.after(() => useNativeBrotli(true));
+  for (const source of [undefined, fx.base]) {
+    const target = join(fx.dir, "fallback-decoder.img");
+    const r = await applyPayload({
+      payload,
+      target,
+      trustedKeys: [fx.pub],
+      ...(source ? { source } : {}),
+    });
+    assert.equal(r.plan === "full", source === undefined);
+    assert.equal(sha256File(target), sha256File(fx.added));
+    assert.equal(r.initrd?.length, 100_000);
+  }
+});
+
 test("a source matching no delta falls back to the full plan; a delta-only payload refuses it", async () => {
   const target = join(fx.dir, "fallback.img");
   const r = await applyPayload({ payload, target, source: fx.added, trustedKeys: [fx.pub] });
