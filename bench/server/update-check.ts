@@ -3,14 +3,17 @@
  * SQLite and on PostgreSQL, against a no-op fastify handler in the same run.
  *
  *   node bench/server/update-check.ts [--instances 100000] [--seconds 10] [--rate 1000]
- *                                     [--backend sqlite|postgres|both] [--smoke] [--json]
+ *        [--rounds 3] [--backend sqlite|postgres|both] [--smoke] [--json] [--profile DIR]
  *
- * Each server runs as its own process; autocannon drives it from this one. Every request is an
+ * Each server runs as its own process; autocannon drives it from this one. No-op and server
+ * alternate for --rounds rounds and the medians are reported, with the load average of each
+ * round (the machine is shared). Every request is an
  * update_engine-style ping + updatecheck from a random known machine (steady state: the host is
  * on the channel's version), so each check reads and writes its instance row.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -29,6 +32,8 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     rate: { type: "string", default: "1000" },
     connections: { type: "string", default: "32" },
+    /** Alternating no-op/server pairs; medians are reported (the box is shared and noisy). */
+    rounds: { type: "string", default: "3" },
     backend: { type: "string", default: "both" },
     smoke: { type: "boolean", default: false },
     /** Write a V8 CPU profile of each measured server process into this directory. */
@@ -40,6 +45,7 @@ const INSTANCES = args.smoke ? 500 : Number(args.instances);
 const SECONDS = args.smoke ? 1 : Number(args.seconds);
 const RATE = args.smoke ? 200 : Number(args.rate);
 const CONNECTIONS = Number(args.connections);
+const ROUNDS = args.smoke ? 1 : Number(args.rounds);
 const APP = "bench-app";
 const VERSION = "2.0.0";
 
@@ -185,13 +191,32 @@ async function seed(url: string, token: string, database: string): Promise<void>
   await close();
 }
 
+interface Round {
+  /** 1-minute load average when the round started. */
+  load1: number;
+  noopRps: number;
+  serverRps: number;
+  ratio: number;
+  noopP99AtRate: number;
+  serverP99AtRate: number;
+}
+
 interface Row {
   backend: string;
+  /** Medians over the rounds. */
   noop: { rps: number; p99: number };
   server: { rps: number; p99: number; errors: number };
   ratio: number;
   atRate: { rate: number; p99: number; noopP99: number; errors: number };
+  rounds: Round[];
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
   const dir = mkdtempSync("/var/tmp/server-bench-");
@@ -227,18 +252,44 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
     );
     try {
       await load(server.url, { rate: RATE }); // warm-up (JIT, caches)
-      log(`${backend}: max throughput, ${CONNECTIONS} connections, ${SECONDS}s each`);
-      const nMax = await load(noop.url, {});
-      const sMax = await load(server.url, {});
-      log(`${backend}: fixed rate ${RATE}/s`);
-      const nRate = await load(noop.url, { rate: RATE });
-      const sRate = await load(server.url, { rate: RATE });
+      await load(noop.url, { rate: RATE });
+      // No-op and server back to back in each round, same connections and duration: load from
+      // other work on the machine hits both sides of a ratio about equally.
+      const rounds: Round[] = [];
+      const maxP99: number[] = [];
+      let errors = 0;
+      for (let i = 0; i < ROUNDS; i++) {
+        const load1 = Math.round(loadavg()[0]! * 100) / 100;
+        log(
+          `${backend}: round ${i + 1}/${ROUNDS} (load ${load1}), ${CONNECTIONS} connections, ${SECONDS}s each, then ${RATE}/s`,
+        );
+        const nMax = await load(noop.url, {});
+        const sMax = await load(server.url, {});
+        const nRate = await load(noop.url, { rate: RATE });
+        const sRate = await load(server.url, { rate: RATE });
+        errors += sMax.errors + sRate.errors;
+        maxP99.push(sMax.p99);
+        rounds.push({
+          load1,
+          noopRps: nMax.rps,
+          serverRps: sMax.rps,
+          ratio: round2(sMax.rps / Math.max(1, nMax.rps)),
+          noopP99AtRate: nRate.p99,
+          serverP99AtRate: sRate.p99,
+        });
+      }
       return {
         backend,
-        noop: { rps: nMax.rps, p99: nMax.p99 },
-        server: { rps: sMax.rps, p99: sMax.p99, errors: sMax.errors },
-        ratio: Math.round((sMax.rps / Math.max(1, nMax.rps)) * 100) / 100,
-        atRate: { rate: RATE, p99: sRate.p99, noopP99: nRate.p99, errors: sRate.errors },
+        noop: { rps: median(rounds.map((r) => r.noopRps)), p99: 0 },
+        server: { rps: median(rounds.map((r) => r.serverRps)), p99: median(maxP99), errors },
+        ratio: median(rounds.map((r) => r.ratio)),
+        atRate: {
+          rate: RATE,
+          p99: median(rounds.map((r) => r.serverP99AtRate)),
+          noopP99: median(rounds.map((r) => r.noopP99AtRate)),
+          errors,
+        },
+        rounds,
       };
     } finally {
       await noop.stop();
@@ -257,16 +308,22 @@ const backends =
 const rows: Row[] = [];
 for (const b of backends) rows.push(await benchBackend(b));
 if (args.json) {
-  process.stdout.write(
-    `${JSON.stringify({ instances: INSTANCES, seconds: SECONDS, rows }, null, 2)}\n`,
-  );
+  const meta = {
+    date: new Date().toISOString(),
+    loadavgAtEnd: loadavg().map((x) => round2(x)),
+    instances: INSTANCES,
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    rounds: ROUNDS,
+  };
+  process.stdout.write(`${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
 } else {
   process.stdout.write(
     `update checks, ${INSTANCES} instances, ${SECONDS}s per run, ${CONNECTIONS} connections\n`,
   );
   for (const r of rows) {
     process.stdout.write(
-      `${r.backend.padEnd(9)} server ${r.server.rps} req/s (p99 ${r.server.p99} ms, ${r.server.errors} errors) | no-op ${r.noop.rps} req/s (p99 ${r.noop.p99} ms) | ratio ${r.ratio}× | at ${r.atRate.rate}/s: p99 ${r.atRate.p99} ms (no-op ${r.atRate.noopP99} ms)\n`,
+      `${r.backend.padEnd(9)} server ${r.server.rps} req/s (p99 ${r.server.p99} ms, ${r.server.errors} errors) | no-op ${r.noop.rps} req/s | ratio ${r.ratio}× (rounds ${r.rounds.map((x) => x.ratio).join(", ")}; load ${r.rounds.map((x) => x.load1).join(", ")}) | at ${r.atRate.rate}/s: p99 ${r.atRate.p99} ms (no-op ${r.atRate.noopP99} ms)\n`,
     );
   }
 }

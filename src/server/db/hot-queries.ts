@@ -1,9 +1,8 @@
 /**
  * The two statements every steady-state update check needs, outside the query builder: read a
  * host's row and (batched) write its last-check times. They run on every check, so each is
- * prepared once — on SQLite through a second, read-only connection (WAL lets it read the last
- * committed state while the writer works), on PostgreSQL as named statements, parsed and
- * planned once per pooled connection.
+ * prepared once — on SQLite as statements of the open connections, on PostgreSQL as named
+ * statements, parsed and planned once per pooled connection.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type pg from "pg";
@@ -28,26 +27,31 @@ export interface HotQueries {
 }
 
 /**
- * `exclusive` runs its callback while the query builder's single SQLite connection is held,
- * so the batched write never lands inside another request's open transaction.
+ * Reads go to the writer's own connection when it has no transaction open (node:sqlite is
+ * synchronous, so nothing can start one mid-read): its page cache stays valid across its own
+ * writes, where a second connection drops its cache after every write of the other (measured:
+ * 11 µs per read vs 21 µs with a write every 100 reads). While the query builder holds a
+ * transaction open across awaits, reads go to the read-only connection, which sees only
+ * committed rows. `exclusive` runs the batched write while the query builder's connection is
+ * held, so it never lands inside another request's transaction.
  */
 export function sqliteHotQueries(
   reader: DatabaseSync,
   writer: DatabaseSync,
   exclusive: (fn: () => void) => Promise<void>,
 ): HotQueries {
-  // node:sqlite numbers "$1" style parameters by name; "?" keeps them positional.
-  const select: StatementSync = reader.prepare(
-    `SELECT version, track, group_id, boot_id, ip, alias, oem, oem_version, status
-       FROM instances WHERE app_id = ? AND machine_id = ?`,
-  );
+  const SELECT = `SELECT version, track, group_id, boot_id, ip, alias, oem, oem_version, status
+       FROM instances WHERE app_id = ? AND machine_id = ?`;
+  const selectCommitted: StatementSync = reader.prepare(SELECT);
+  const selectOwn: StatementSync = writer.prepare(SELECT);
   const touch: StatementSync = writer.prepare(
     `UPDATE instances SET last_check_at = ?
        WHERE app_id = ? AND machine_id IN (SELECT value FROM json_each(?)) AND last_check_at < ?`,
   );
   return {
     async instance(appId, machineId) {
-      return select.get(appId, machineId) as InstanceSnapshot | undefined;
+      const stmt = writer.isTransaction ? selectCommitted : selectOwn;
+      return stmt.get(appId, machineId) as InstanceSnapshot | undefined;
     },
     touch(appId, machineIds, at) {
       return exclusive(() => {
