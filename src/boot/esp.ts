@@ -8,11 +8,17 @@ import { execFile } from "node:child_process";
 import { copyFile, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { makeGuid } from "../disk/layout.ts";
 import { InputError } from "../errors.ts";
 import { ESP_GRUB_DIR, espSlotDir } from "./grubcfg.ts";
 import { encodeGrubEnv } from "./grubenv.ts";
 import { type BootState, bootStateToEnv, type SlotName } from "./slots.ts";
 import { runTool } from "./tool.ts";
+
+/** ESP volume id derived from the build's seed (GRUB finds the ESP by it). */
+export function espVolumeIdFor(seed: string): number {
+  return Number.parseInt(makeGuid(seed, "esp-volume-id").slice(0, 8), 16);
+}
 
 export interface SlotBootFiles {
   /** Paths on the build host. */

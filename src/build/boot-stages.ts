@@ -13,8 +13,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { espVolumeIdFor } from "../boot/bootable.ts";
-import { buildEsp } from "../boot/esp.ts";
+import { buildEsp, espVolumeIdFor } from "../boot/esp.ts";
 import { buildGrubImages } from "../boot/grub.ts";
 import { baseKernelArgs, generateGrubConfig, slotConfig, slotUsrArgs } from "../boot/grubcfg.ts";
 import { buildInitrd } from "../boot/initrd.ts";

@@ -1,11 +1,19 @@
 /**
- * Boot acceptance under QEMU (TCG): the layout boots with UEFI and BIOS,
- * /usr read-only from the slot, ROOT grown into a larger disk, no failed
- * units; an update into USR-B boots B; a corrupt B falls back to A by
- * itself. Three QEMU runs, one of them with an extra (failing) attempt.
+ * Boot acceptance under QEMU (TCG) on `slipway build` output (test/boot/fixture.ts):
+ *
+ *   - UEFI, dev build: USR-A read-only, ROOT grown into a 3 GiB disk, no failed units;
+ *   - BIOS, prod build: the same through dm-verity (and `veritysetup verify` on its usr.img
+ *     with the root hash meta.json records);
+ *   - BIOS: a second build's usr.img, kernel and initrd installed into USR-B of the dev disk
+ *     (src/boot/image-slots.ts, the offline twin of the agent's install), B at priority 2 with
+ *     one try: boots B, the try used up;
+ *   - UEFI: B corrupted and on trial again: the machine falls back to A by itself;
+ *   - GRUB: B's kernel missing from the ESP: GRUB boots A in the same boot.
+ *
+ * Four full boots (one with a failing attempt first) and one that stops at the kernel.
  */
 import assert from "node:assert/strict";
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -20,26 +28,36 @@ import { runTool } from "../../src/boot/tool.ts";
 import { verifyUsrImage } from "../../src/boot/usr-image.ts";
 import { getSlotAttributes, readGpt } from "../../src/disk/gpt.ts";
 import { type Firmware, startQemu } from "../../src/vm/qemu.ts";
-import { type BootFixture, bootFixture, parseReport, REPORT_END, TEST_CACHE } from "./fixture.ts";
+import {
+  artifact,
+  type BootBuilds,
+  type BootReport,
+  bootBuilds,
+  parseReport,
+  REPORT_END,
+  TEST_CACHE,
+} from "./fixture.ts";
 
-/** Per boot attempt; ~50 s on an idle 2-core box, 250–320 s seen with 6+ other VMs running. */
+/** Per boot attempt; ~60 s on an idle 2-core box, 250–320 s seen with 6+ other VMs running. */
 const BOOT_TIMEOUT_MS = Number(process.env.SLIPWAY_BOOT_TIMEOUT ?? 480) * 1000;
 const canRun = process.getuid?.() === 0 && existsSync("/usr/bin/qemu-system-x86_64");
-const skip = canRun ? false : "needs root (chroot, dracut) and qemu-system-x86";
+const skip = canRun ? false : "needs root (slipway build) and qemu-system-x86";
+const GiB = 2 ** 30;
 
-let fx: BootFixture;
-const scratch = `/var/tmp/slipway-boot-test-${process.pid}`;
+let builds: BootBuilds;
+/** The dev disk with B installed, shared by the A/B tests in order. */
+const abDisk = `/var/tmp/slipway-boot-test-${process.pid}.img`;
 
 before(async () => {
   if (skip) return;
-  fx = await bootFixture((l) => process.stderr.write(`# fixture: ${l}\n`));
+  builds = await bootBuilds();
   process.stderr.write(
-    `# fixture: ${fx.buildSeconds ? `built in ${fx.buildSeconds} s` : "cached"} (${fx.dir})\n`,
+    `# builds: ${builds.seconds} s (${builds.a.workDir}, ${builds.b.workDir}, ${builds.prod.workDir})\n`,
   );
 });
 
 after(async () => {
-  await rm(`${scratch}.img`, { force: true });
+  await rm(abDisk, { force: true });
 });
 
 async function boot(
@@ -69,125 +87,111 @@ async function boot(
   return { report: parseReport(vm.lines), lines: vm.lines, seconds };
 }
 
-function assertHealthy(
-  r: ReturnType<typeof parseReport>,
-  slot: "a" | "b",
-  partition: string,
-): void {
+function assertHealthy(r: BootReport, slot: "a" | "b", usrId: string, usrSource: string): void {
   assert.deepEqual(r.failed, [], `failed units: ${r.failed.join("; ")}`);
   assert.equal(r.state, "running");
   assert.equal(r.slot, slot);
-  assert.equal(r.usrId, slot.toUpperCase());
-  assert.equal(r.usrMount[0], partition);
+  assert.equal(r.usrId, usrId);
+  assert.equal(r.usrMount[0], usrSource);
   assert.equal(r.usrMount[1], "erofs");
   assert.match(r.usrMount[2] ?? "", /(^|,)ro(,|$)/);
   assert.deepEqual(r.rootMount, ["/dev/vda9", "ext4"]);
 }
 
-test("the disk passes sgdisk -v, e2fsck -fn, fsck.erofs; slot attributes and MBR are set", {
-  skip,
-}, async () => {
-  assert.match(await runTool("sgdisk", ["-v", fx.disk]), /No problems found/);
-  const table = readGpt(fx.disk);
-  const part = (n: number) => table.partitions.find((p) => p.number === n)!;
-  for (const n of [6, 9]) {
-    await runTool("e2fsck", ["-fn", `${fx.disk}?offset=${part(n).firstLba * 512n}`]);
-  }
-  const usrA = `${scratch}-usr-a.img`;
-  try {
-    const a = part(3);
-    await runTool("dd", [
-      `if=${fx.disk}`,
-      `of=${usrA}`,
-      "bs=1M",
-      `skip=${a.firstLba / 2048n}`,
-      `count=${(a.lastLba - a.firstLba + 1n) / 2048n}`,
-      "conv=sparse",
-      "status=none",
-    ]);
-    await runTool("fsck.erofs", [usrA]);
-  } finally {
-    await rm(usrA, { force: true });
-  }
-  assert.deepEqual(getSlotAttributes(part(3).attributes), { priority: 1, tries: 0, successful: 1 });
-  assert.deepEqual(getSlotAttributes(part(4).attributes), { priority: 0, tries: 0, successful: 0 });
-  const mbr = Buffer.alloc(512);
-  const fd = openSync(fx.disk, "r");
-  readSync(fd, mbr, 0, 512, 0);
-  closeSync(fd);
-  const bootImg = readFileSync("/usr/lib/grub/i386-pc/boot.img");
-  assert.deepEqual(mbr.subarray(0, 0x5c), bootImg.subarray(0, 0x5c), "boot.img code in the MBR");
-  assert.equal(
-    mbr.readBigUInt64LE(0x5c),
-    part(2).firstLba,
-    "boot.img points at core.img in BIOS-BOOT",
-  );
-});
-
-test("UEFI: boots USR-A to multi-user, ROOT grows into a 3 GiB disk", { skip }, async () => {
-  const { report, lines } = await boot("uefi-a", fx.disk, "uefi", {
-    snapshot: true,
-    diskSize: 3n << 30n,
-  });
-  assertHealthy(report, "a", "/dev/vda3");
-  assert.ok(lines.some((l) => l.includes("Reached target multi-user.target")));
-  assert.equal(report.diskBytes, 3 * 2 ** 30);
-  // ROOT started at 256 MiB; it must now fill the disk from its start to the end.
-  const root = readGpt(fx.disk).partitions.find((p) => p.number === 9)!;
-  const expected = 3 * 2 ** 30 - Number(root.firstLba) * 512;
+/** ROOT (partition 9) must now run from its start to the end of the grown disk. */
+function assertGrown(r: BootReport, disk: string, diskBytes: number): void {
+  assert.equal(r.diskBytes, diskBytes);
+  const root = readGpt(disk).partitions.find((p) => p.number === 9)!;
+  const expected = diskBytes - Number(root.firstLba) * 512;
   // repart leaves at most the backup GPT and alignment slack at the end.
   assert.ok(
-    report.rootPartBytes > expected - 4 * 2 ** 20 && report.rootPartBytes <= expected,
-    `ROOT partition is ${report.rootPartBytes} bytes, expected ~${expected}`,
+    r.rootPartBytes > expected - 4 * 2 ** 20 && r.rootPartBytes <= expected,
+    `ROOT partition is ${r.rootPartBytes} bytes, expected ~${expected}`,
   );
   // growfs resized ext4 online (df leaves out the journal and metadata).
-  assert.ok(
-    report.rootBytes > report.rootPartBytes * 0.9,
-    `ROOT ext4 is ${report.rootBytes} bytes`,
-  );
-});
+  assert.ok(r.rootBytes > r.rootPartBytes * 0.9, `ROOT ext4 is ${r.rootBytes} bytes`);
+}
 
-test("BIOS: an update written to USR-B (with dm-verity) boots B once (tries 1 → 0)", {
+test("UEFI: the dev build boots USR-A to multi-user, ROOT grows into a 3 GiB disk", {
   skip,
 }, async () => {
-  const disk = `${scratch}.img`;
-  await runTool("cp", ["--sparse=always", fx.disk, disk]);
-  await verifyUsrImage(fx.usrB, fx.usrBVerity);
+  const disk = artifact(builds.a, "disk");
+  const { report, lines } = await boot("uefi-a", disk, "uefi", {
+    snapshot: true,
+    diskSize: BigInt(3 * GiB),
+  });
+  assertHealthy(report, "a", "A", "/dev/vda3");
+  assert.equal(report.usrVerity, "", "dev images mount /usr without dm-verity");
+  assert.ok(lines.some((l) => l.includes("Reached target multi-user.target")));
+  assertGrown(report, disk, 3 * GiB);
+});
+
+test("BIOS: the prod build boots USR-A through dm-verity, ROOT grows; veritysetup verify passes", {
+  skip,
+}, async () => {
+  const { prod } = builds;
+  const verity = (prod.meta.boot as { verity: { rootHash: string; hashOffset: number } | null })
+    .verity;
+  assert.ok(verity, "meta.json boot.verity of a prod build");
+  assert.equal(prod.meta.usr.verityRootHash, verity.rootHash);
+  await verifyUsrImage(artifact(prod, "usr"), verity);
+  const wrong = verity.rootHash.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+  await assert.rejects(verifyUsrImage(artifact(prod, "usr"), { ...verity, rootHash: wrong }));
+  assert.match(
+    prod.meta.kernelCmdline,
+    new RegExp(`usrhash=${verity.rootHash}|${verity.rootHash}`),
+  );
+
+  const disk = artifact(prod, "disk");
+  const { report } = await boot("bios-prod", disk, "bios", {
+    snapshot: true,
+    diskSize: BigInt(3 * GiB),
+  });
+  assertHealthy(report, "a", "P", "/dev/mapper/usr");
+  assert.equal(report.usrVerity, "CRYPT-VERITY");
+  assertGrown(report, disk, 3 * GiB);
+});
+
+test("BIOS: a second build written into USR-B at priority 2, tries 1 boots B (the try used up)", {
+  skip,
+}, async () => {
+  const { a, b } = builds;
+  await runTool("cp", ["--sparse=always", artifact(a, "disk"), abDisk]);
   await installSlotIntoDisk({
-    disk,
+    disk: abDisk,
     slot: "B",
-    usrImage: fx.usrB,
-    kernel: fx.kernel,
-    initrd: fx.initrd,
-    verity: fx.usrBVerity,
+    usrImage: artifact(b, "usr"),
+    kernel: artifact(b, "kernel"),
+    initrd: artifact(b, "initrd"),
   });
   await writeBootStateToDisk(
-    disk,
-    setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
+    abDisk,
+    setPrimary(await readBootStateFromDisk(abDisk), "B", { tries: 1 }),
   );
-  const attrs = getSlotAttributes(readGpt(disk).partitions.find((p) => p.number === 4)!.attributes);
+  const attrs = getSlotAttributes(
+    readGpt(abDisk).partitions.find((p) => p.number === 4)!.attributes,
+  );
   assert.deepEqual(attrs, { priority: 2, tries: 1, successful: 0 });
 
-  const { report } = await boot("bios-b", disk, "bios", { snapshot: false });
-  assertHealthy(report, "b", "/dev/mapper/usr");
+  const { report } = await boot("bios-b", abDisk, "bios", { snapshot: false });
+  assertHealthy(report, "b", "B", "/dev/vda4");
   // GRUB used up the try before booting; nothing marked B good.
-  const state = await readBootStateFromDisk(disk);
+  const state = await readBootStateFromDisk(abDisk);
   assert.deepEqual(state.B, { priority: 2, tries: 0, successful: 0 });
   assert.deepEqual(state.A, { priority: 1, tries: 0, successful: 1 });
 });
 
 test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, async () => {
-  const disk = `${scratch}.img`;
-  assert.ok(existsSync(disk), "the BIOS test prepares this disk");
+  assert.ok(existsSync(abDisk), "the USR-B test prepares this disk");
   await writeBootStateToDisk(
-    disk,
-    setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
+    abDisk,
+    setPrimary(await readBootStateFromDisk(abDisk), "B", { tries: 1 }),
   );
-  // Wipe B's first 4 MiB (erofs superblock): dm-verity or the mount fails in the initrd.
-  const b = readGpt(disk).partitions.find((p) => p.number === 4)!;
+  // Wipe B's first 4 MiB (erofs superblock): mounting /usr fails in the initrd.
+  const b = readGpt(abDisk).partitions.find((p) => p.number === 4)!;
   await runTool("dd", [
     "if=/dev/zero",
-    `of=${disk}`,
+    `of=${abDisk}`,
     "bs=1M",
     "count=4",
     `seek=${b.firstLba / 2048n}`,
@@ -195,7 +199,7 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
     "status=none",
   ]);
 
-  const { report, lines } = await boot("uefi-fallback", disk, "uefi", {
+  const { report, lines } = await boot("uefi-fallback", abDisk, "uefi", {
     snapshot: false,
     attempts: 2,
   });
@@ -203,8 +207,8 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
     lines.some((l) => /Command line:.*slipway\.slot=b/.test(l)),
     "B was tried first",
   );
-  assertHealthy(report, "a", "/dev/vda3");
-  const state = await readBootStateFromDisk(disk);
+  assertHealthy(report, "a", "A", "/dev/vda3");
+  const state = await readBootStateFromDisk(abDisk);
   assert.equal(state.B.tries, 0);
   assert.equal(state.B.successful, 0);
 });
@@ -212,17 +216,16 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
 test("GRUB: a slot whose kernel is missing from the ESP falls back to the other in the same boot", {
   skip,
 }, async () => {
-  const disk = `${scratch}.img`;
-  assert.ok(existsSync(disk), "the BIOS test prepares this disk");
-  await runTool("mdel", ["-i", espImageSpec(disk), "::/slipway/usr-b/vmlinuz"], {
+  assert.ok(existsSync(abDisk), "the USR-B test prepares this disk");
+  await runTool("mdel", ["-i", espImageSpec(abDisk), "::/slipway/usr-b/vmlinuz"], {
     env: { MTOOLS_SKIP_CHECK: "1" },
   });
   await writeBootStateToDisk(
-    disk,
-    setPrimary(await readBootStateFromDisk(disk), "B", { tries: 1 }),
+    abDisk,
+    setPrimary(await readBootStateFromDisk(abDisk), "B", { tries: 1 }),
   );
   const vm = await startQemu({
-    disk,
+    disk: abDisk,
     firmware: "uefi",
     accel: "tcg",
     snapshot: false,
@@ -235,5 +238,5 @@ test("GRUB: a slot whose kernel is missing from the ESP falls back to the other 
   } finally {
     await vm.kill();
   }
-  assert.equal((await readBootStateFromDisk(disk)).B.tries, 0, "the failed try was counted");
+  assert.equal((await readBootStateFromDisk(abDisk)).B.tries, 0, "the failed try was counted");
 });
