@@ -4,7 +4,9 @@
  * layout against the same tree on a plain one-partition disk. Writes
  * bench/build/results.json (or --out) and prints the ratios with their goals.
  *
- *   node bench/build/run.ts            full run (cold mmdebstrap, two TCG boots)
+ *   node bench/build/run.ts            full run (cold mmdebstrap, 3 interleaved boot pairs)
+ *     [--runs N] [--vm-lock /tmp/slipway-vm.lock]  boot pairs; flock held while booting
+ *   node bench/build/run.ts --boot-only WORKDIR   only the boots, on a --keep run's work dir
  *   node bench/build/run.ts --smoke    CI: reuses the test cache's rootfs, no boots
  *   node bench/build/run.ts --no-boot  skip the boot comparison
  */
@@ -34,6 +36,12 @@ const { values: args } = parseArgs({
     "no-boot": { type: "boolean", default: false },
     out: { type: "string", default: join(REPO, "bench/build/results.json") },
     keep: { type: "boolean", default: false },
+    /** Boot pairs (layout, plain) to run, interleaved. */
+    runs: { type: "string", default: "3" },
+    /** Hold this flock while booting (machines shared with other QEMU users). */
+    "vm-lock": { type: "string" },
+    /** Only the boot comparison, on this work dir (from a --keep run). */
+    "boot-only": { type: "string" },
   },
 });
 
@@ -55,6 +63,26 @@ function run(
 
 function latestMeta(work: string): BuildMeta {
   return JSON.parse(readFileSync(join(work, "builds/latest/meta.json"), "utf8")) as BuildMeta;
+}
+
+if (args["boot-only"]) {
+  // Only the boot comparison, on a work dir a full run left (--keep): its "boot" section
+  // replaces the one in --out, the build figures there stay as they were.
+  const dir = resolve(args["boot-only"]);
+  const boot = {
+    time: new Date().toISOString(),
+    host: { cpus: cpus().length, loadavg: loadavg() },
+    ...(await bootComparison(dir, latestMeta(dir))),
+  };
+  const previous = existsSync(args.out!)
+    ? (JSON.parse(readFileSync(args.out!, "utf8")) as Record<string, unknown>)
+    : {};
+  writeFileSync(args.out!, `${JSON.stringify({ ...previous, boot }, null, 2)}\n`);
+  const r = boot as unknown as Record<string, number>;
+  process.stdout.write(
+    `boot to multi-user    layout ${fmt(r.layoutSeconds!)} s, plain disk ${fmt(r.plainSeconds!)} s (medians, direct kernel boot): ${fmt(r.ratio!, 2)}×, goal ≤ 1.1×  ${r.ratio! <= 1.1 ? "ok" : "MISSED"}\nresults: ${args.out}\n`,
+  );
+  process.exit(0);
 }
 
 const work = join("/var/tmp", `slipway-bench-build-${process.pid}`);
@@ -132,7 +160,7 @@ const lines = [
 if (results.boot) {
   const bt = results.boot as Record<string, number>;
   lines.push(
-    `boot to multi-user    layout ${fmt(bt.layoutSeconds!)} s, plain disk ${fmt(bt.plainSeconds!)} s: ${fmt(bt.ratio!, 2)}×, goal ≤ 1.1×  ${bt.ratio! <= 1.1 ? "ok" : "MISSED"}`,
+    `boot to multi-user    layout ${fmt(bt.layoutSeconds!)} s, plain disk ${fmt(bt.plainSeconds!)} s (medians, direct kernel boot): ${fmt(bt.ratio!, 2)}×, goal ≤ 1.1×  ${bt.ratio! <= 1.1 ? "ok" : "MISSED"}`,
   );
 }
 process.stdout.write(`${lines.join("\n")}\nresults: ${args.out}\n`);
@@ -144,22 +172,57 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(0)} MiB`;
 }
 
+/** Median of a non-empty list. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Hold an exclusive flock on `lock` while `fn` runs (other engineers' VMs wait, and we for them). */
+async function withVmLock<T>(lock: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!lock) return await fn();
+  const { spawn } = await import("node:child_process");
+  const holder = spawn("flock", [lock, "sh", "-c", "echo locked; read _"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise<void>((res, rej) => {
+    holder.stdout.once("data", () => res());
+    holder.once("exit", (c) => rej(new Error(`flock ${lock} exited ${c}`)));
+  });
+  try {
+    return await fn();
+  } finally {
+    holder.stdin.end("\n");
+  }
+}
+
 /**
- * Time to "Reached target multi-user.target" under TCG: the built disk
- * (UEFI, GRUB, erofs /usr from USR-A, ext4 ROOT) against the same tree as
- * one ext4 filesystem, kernel and initrd given to the firmware directly.
+ * Time from QEMU start to "Reached target multi-user.target" under TCG (UEFI firmware, 2 GiB):
+ * the built disk (erofs /usr from USR-A, ext4 ROOT, OEM, repart/growfs units) against the same
+ * customized tree as one ext4 filesystem on a whole disk. Both boot the same kernel and initrd
+ * directly (QEMU -kernel/-initrd), with the same arguments except where root and /usr come
+ * from, so GRUB is out of both (it is a constant of a few seconds and the plain disk has
+ * none). Neither carries ignition.firstboot (GRUB adds it from the ESP stamp), so both are
+ * ordinary boots. Runs interleave (layout, plain, layout, plain, ...) so load from other jobs
+ * hits both; the ratio is of the medians.
  */
-async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<string, number>> {
+async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<string, unknown>> {
   const { startQemu } = await import("../../src/vm/qemu.ts");
   const multiUser = /Reached target .*Multi-User System/;
-  const boot = async (opts: Parameters<typeof startQemu>[0]): Promise<number> => {
+  const buildDir = join(workDir, "builds/latest");
+  const kernel = join(buildDir, meta.artifacts.kernel!.path);
+  const initrd = join(buildDir, meta.artifacts.initrd!.path);
+  const boot = async (disk: string, cmdline: string): Promise<number> => {
     const t = Date.now();
     const vm = await startQemu({
+      disk,
       firmware: "uefi",
       accel: "tcg",
       memoryMiB: 2048,
       console: "capture",
-      ...opts,
+      snapshot: true,
+      extraArgs: ["-kernel", kernel, "-initrd", initrd, "-append", cmdline],
     });
     try {
       await vm.waitForLine(multiUser, 600_000);
@@ -168,8 +231,6 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
       await vm.kill();
     }
   };
-  const buildDir = join(workDir, "builds/latest");
-  const layoutSeconds = await boot({ disk: join(buildDir, "disk.raw") });
 
   // The same customized tree (from the cache) on a plain ext4 disk.
   const customize = meta.stages.find((s) => s.stage === "customize")!;
@@ -179,21 +240,53 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   const cp = spawnSync("cp", ["-a", tree, plainTree]);
   if (cp.status !== 0) throw new Error(`cp failed: ${cp.stderr}`);
   writeFileSync(join(plainTree, "etc/fstab"), "/dev/vda / ext4 defaults 0 1\n");
+  // ROOT growth is the layout's job; on a whole-disk filesystem repart has nothing to do.
+  rmSync(join(plainTree, "usr/lib/repart.d"), { recursive: true, force: true });
   const plainDisk = join(workDir, "plain.ext4");
   writeFileSync(plainDisk, "");
   truncateSync(plainDisk, 2 * 1024 * 1024 * 1024);
   const mk = spawnSync("mkfs.ext4", ["-q", "-F", "-d", plainTree, plainDisk]);
   if (mk.status !== 0) throw new Error(`mkfs.ext4 failed: ${mk.stderr}`);
-  const plainSeconds = await boot({
-    disk: plainDisk,
-    extraArgs: [
-      "-kernel",
-      join(buildDir, "vmlinuz"),
-      "-initrd",
-      join(buildDir, "initrd.img"),
-      "-append",
-      "root=/dev/vda rootfstype=ext4 rw console=ttyS0,115200 rd.shell=0 rd.emergency=reboot panic=10",
-    ],
+  rmSync(plainTree, { recursive: true, force: true });
+
+  const layoutCmdline = meta.kernelCmdline;
+  // Same arguments, root on the whole disk and no separate /usr.
+  const plainCmdline = [
+    "root=/dev/vda rootfstype=ext4 rw",
+    ...layoutCmdline
+      .split(" ")
+      .filter(
+        (a) =>
+          !/^(root|rootfstype|rw|mount\.usr[a-z]*|usrhash|systemd\.verity_usr_[a-z]+)(=|$)/.test(a),
+      ),
+  ].join(" ");
+  const runs: { layoutSeconds: number; plainSeconds: number; loadavg: number[] }[] = [];
+  await withVmLock(args["vm-lock"], async () => {
+    for (let i = 0; i < Number(args.runs); i++) {
+      const load = loadavg();
+      const layoutSeconds = await boot(join(buildDir, meta.artifacts.disk!.path), layoutCmdline);
+      const plainSeconds = await boot(plainDisk, plainCmdline);
+      runs.push({
+        layoutSeconds,
+        plainSeconds,
+        loadavg: load.map((l) => Math.round(l * 100) / 100),
+      });
+      process.stderr.write(
+        `boot pair ${i + 1}: layout ${layoutSeconds} s, plain ${plainSeconds} s\n`,
+      );
+    }
   });
-  return { layoutSeconds, plainSeconds, ratio: layoutSeconds / plainSeconds };
+  const layoutSeconds = median(runs.map((r) => r.layoutSeconds));
+  const plainSeconds = median(runs.map((r) => r.plainSeconds));
+  return {
+    method:
+      "direct kernel boot (QEMU -kernel/-initrd, UEFI, TCG) for both, same kernel, initrd and arguments but root and /usr; runs interleaved; medians",
+    layoutCmdline,
+    plainCmdline,
+    runs,
+    layoutSeconds,
+    plainSeconds,
+    ratio: layoutSeconds / plainSeconds,
+    loadavgAfter: loadavg(),
+  };
 }
