@@ -16,6 +16,7 @@
  *   take many minutes per pair on 400 MB images); a missing peer shows "-".
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   cpSync,
   existsSync,
@@ -198,6 +199,7 @@ function applyChild(
   target: string,
   source: string | undefined,
   pub: string,
+  sourceSha256?: string,
 ): ApplyRun {
   const index = new URL("../../src/payload/index.ts", import.meta.url).pathname;
   const script = `import { applyPayload } from ${JSON.stringify(index)};
@@ -206,7 +208,7 @@ const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync("/proc/self/status
 const before = hwm();
 const t = performance.now();
 const at = {};
-const r = await applyPayload({ payload: ${JSON.stringify(payload)}, target: ${JSON.stringify(target)}, ${source ? `source: ${JSON.stringify(source)},` : ""} trustedKeys: [${JSON.stringify(pub)}],
+const r = await applyPayload({ payload: ${JSON.stringify(payload)}, target: ${JSON.stringify(target)}, ${source ? `source: ${JSON.stringify(source)},` : ""} ${sourceSha256 ? `sourceSha256: ${JSON.stringify(sourceSha256)},` : ""} trustedKeys: [${JSON.stringify(pub)}],
   onProgress: (p) => { at[p.phase] ??= (performance.now() - t) / 1000; } });
 const seconds = (performance.now() - t) / 1000;
 console.log(JSON.stringify({ seconds, writtenSeconds: at.verify, sourceSeconds: at.source === undefined ? 0 : at.write - at.source, rssGrowth: hwm() - before, plan: r.plan }));`;
@@ -282,9 +284,13 @@ for (const pair of pairs) {
 
   const target = join(WORK, "target.img");
   const bytes = size(pair.to);
-  for (const [plan, source] of [
-    ["delta", pair.from],
-    ["full", undefined],
+  // "delta, source hash given": what the agent gets when it passes the
+  // active slot's SHA-256 (it knows what it installed) instead of hashing it.
+  const sourceSha = createHash("sha256").update(readFileSync(pair.from)).digest("hex");
+  for (const [plan, source, sha] of [
+    ["delta", pair.from, undefined],
+    ["delta, source hash given", pair.from, sourceSha],
+    ["full", undefined, undefined],
   ] as const) {
     // dd and apply side by side, best of the rounds for each (the box is shared).
     let dd = Number.POSITIVE_INFINITY;
@@ -292,7 +298,7 @@ for (const pair of pairs) {
     let rss = 0;
     for (let round = 0; round < rounds; round++) {
       dd = Math.min(dd, ddSeconds(pair.to, target));
-      const r = applyChild(payload, target, source, pubFile);
+      const r = applyChild(payload, target, source, pubFile, sha);
       rmSync(target, { force: true });
       if (!best || r.seconds < best.seconds) best = r;
       rss = Math.max(rss, r.rssGrowth);
