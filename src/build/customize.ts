@@ -12,6 +12,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -128,6 +129,7 @@ export const customizeStage: Stage<CustomizeInput, CustomizeOutput> = {
     installAgent(tree, input.agent);
     placeFiles(tree, provisioningImageFiles());
     await configureUnits(tree, input, ctx);
+    enableInUsr(tree);
     await configureAccess(tree, input, ctx);
     cleanMachineState(tree);
 
@@ -231,6 +233,37 @@ async function configureUnits(
     if (units.length === 0) continue;
     ctx.progress(`systemctl ${verb} ${units.join(" ")}`);
     await ctx.exec("chroot", [tree, "systemctl", verb, ...units]);
+  }
+}
+
+/**
+ * Units enabled in /etc (by package scripts or `units.enable`) are enabled in /usr too, with
+ * the same links under /usr/lib/systemd/system/*.wants/. A host's /etc comes from the image it
+ * was first installed from: a service that a newer /usr brings (chrony added in an update) must
+ * start without an /etc change. The factory copy does add the /etc link, but only after systemd
+ * has planned that boot. Mask a unit to keep it off.
+ */
+function enableInUsr(tree: string): void {
+  const etcUnits = join(tree, "etc/systemd/system");
+  if (!existsSync(etcUnits)) return;
+  for (const dir of readdirSync(etcUnits)) {
+    if (!/\.(wants|requires)$/.test(dir)) continue;
+    for (const name of readdirSync(join(etcUnits, dir))) {
+      const link = join(etcUnits, dir, name);
+      if (!lstatSync(link).isSymbolicLink()) continue;
+      const target = readlinkSync(link);
+      // Only units /usr ships: a link to a unit in /etc stays a host matter.
+      if (
+        !target.startsWith("/usr/lib/systemd/system/") &&
+        !target.startsWith("/lib/systemd/system/")
+      )
+        continue;
+      const usrDir = join(tree, "usr/lib/systemd/system", dir);
+      mkdirSync(usrDir, { recursive: true });
+      const dest = join(usrDir, name);
+      if (existsSync(dest) || isLink(dest)) continue;
+      symlinkSync(target.replace(/^\/lib\//, "/usr/lib/"), dest);
+    }
   }
 }
 

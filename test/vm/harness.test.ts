@@ -164,6 +164,7 @@ test("scenario metadata: defaults, sizes, expectations, script discovery", () =>
   assert.deepEqual(s.meta.expect.fails_with, ["kernel WARNING"]);
   assert.equal(s.configFile, join(dir, "c.yaml"));
   assert.equal(s.script, join(dir, "test.sh"));
+  assert.equal(s.setup, undefined);
   assert.ok(s.allowConsole[0]!.test("[FAILED] Failed to start e2e-broken.service"));
 
   const bare = parseScenario("", join(scenarioDir("meta-bare", ""), "scenario.yaml"));
@@ -190,6 +191,7 @@ test("scenario metadata errors name file, line and key", () => {
   bad("e-key", "timeout: 60\ntimout: 5\n", /scenario\.yaml:2:1: .*timout/);
   bad("e-size", "disks:\n  - size: huge\n", /scenario\.yaml:2:11: disks\.0\.size: not a size/);
   bad("e-file", "config: missing.yaml\n", /config: file missing\.yaml does not exist/);
+  bad("e-setup", "setup: missing.ts\n", /setup: file missing\.ts does not exist/);
   bad("e-both", "expect: { boot_fails_with: a, fails_with: b }\n", /not both/);
   bad("e-yaml", "timeout: [1\n", /YAML syntax/);
   bad("e-regex", "allow_console: ['(']\n", /allow_console\.0/);
