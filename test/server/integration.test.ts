@@ -298,6 +298,28 @@ for (const backend of ["sqlite", "postgres"] as const) {
         assert.ok(spec.paths[path], `OpenAPI has ${path}`);
     });
 
+    test("hosts: an operator alias survives check-ins; filter by last check", async () => {
+      const named = await t.api<{ alias: string }>("PATCH", "/api/apps/tl/instances/h2", {
+        alias: "rack 4, slot 2",
+      });
+      assert.deepEqual([named.status, named.body.alias], [200, "rack 4, slot 2"]);
+      assert.equal(
+        (await t.api("PATCH", "/api/apps/tl/instances/nope", { alias: "x" })).status,
+        404,
+      );
+      await check(t, "tl", "h2", "1.0.0");
+      const h2 = await t.api<{ alias: string }>("GET", "/api/apps/tl/instances/h2");
+      assert.equal(h2.body.alias, "rack 4, slot 2");
+      t.clock.now += 7_200_000;
+      await check(t, "tl", "h2", "1.0.0");
+      const ids = async (q: string) =>
+        (
+          await t.api<{ instances: { machineId: string }[] }>("GET", `/api/apps/tl/instances?${q}`)
+        ).body.instances.map((i) => i.machineId);
+      assert.deepEqual(await ids("seenWithinS=3600"), ["h2"]);
+      assert.deepEqual(await ids("notSeenForS=3600"), ["h1"]);
+    });
+
     test("ping-only and event-only requests are acknowledged without an updatecheck", async () => {
       const ping = await t.omaha("proto", {
         machineId: "m2",

@@ -349,6 +349,8 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
       group?: string;
       status?: string;
       version?: string;
+      seenWithinS?: number;
+      notSeenForS?: number;
       limit: number;
       offset: number;
     };
@@ -357,12 +359,15 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
     {
       schema: {
         tags: itags,
-        summary: "List hosts (filter by group id, status, version)",
+        summary:
+          "List hosts (filter by group id, status, version; active with seenWithinS, gone quiet with notSeenForS)",
         params: params("app"),
         querystring: obj({
           group: str({ maxLength: 128 }),
           status: str({ enum: Object.values(InstanceStatus) }),
           version: str({ maxLength: 128 }),
+          seenWithinS: int({ minimum: 1 }),
+          notSeenForS: int({ minimum: 1 }),
           limit: int({ minimum: 1, maximum: 1000, default: 100 }),
           offset: int({ minimum: 0, default: 0 }),
         }),
@@ -371,10 +376,13 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
     async (req) => {
       await requireApp(db, req.params.app);
       const q = req.query;
+      const now = ctx.clock();
       let base = db.selectFrom("instances").where("app_id", "=", req.params.app);
       if (q.group) base = base.where("group_id", "=", q.group);
       if (q.status) base = base.where("status", "=", q.status);
       if (q.version) base = base.where("version", "=", q.version);
+      if (q.seenWithinS) base = base.where("last_check_at", ">=", now - q.seenWithinS * 1000);
+      if (q.notSeenForS) base = base.where("last_check_at", "<", now - q.notSeenForS * 1000);
       const total = await base
         .select((eb) => eb.fn.countAll<number>().as("n"))
         .executeTakeFirstOrThrow();
@@ -385,6 +393,30 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
         .offset(q.offset)
         .execute();
       return { total: Number(total.n), instances: rows.map(instanceJson) };
+    },
+  );
+
+  app.patch<{ Params: { app: string; machine: string }; Body: { alias: string } }>(
+    "/api/apps/:app/instances/:machine",
+    {
+      schema: {
+        tags: itags,
+        summary:
+          "Name a host (alias); a host that sends its own machinealias overrides it on its next check",
+        params: params("app", "machine"),
+        body: obj({ alias: str({ maxLength: 256 }) }, ["alias"]),
+      },
+    },
+    async (req) => {
+      const done = await db
+        .updateTable("instances")
+        .set({ alias: req.body.alias })
+        .where("app_id", "=", req.params.app)
+        .where("machine_id", "=", req.params.machine)
+        .returningAll()
+        .executeTakeFirst();
+      if (!done) throw notFound(`instance ${req.params.machine}`);
+      return instanceJson(done);
     },
   );
 
