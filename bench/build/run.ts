@@ -203,8 +203,8 @@ async function withVmLock<T>(lock: string | undefined, fn: () => Promise<T>): Pr
  * customized tree as one ext4 filesystem on a whole disk. Both boot the same kernel and initrd
  * directly (QEMU -kernel/-initrd), with the same arguments except where root and /usr come
  * from, so GRUB is out of both (it is a constant of a few seconds and the plain disk has
- * none). Neither carries ignition.firstboot (GRUB adds it from the ESP stamp), so both are
- * ordinary boots. Runs interleave (layout, plain, layout, plain, ...) so load from other jobs
+ * none); both get the `slipway.slot=a` GRUB would add. Neither carries ignition.firstboot
+ * (GRUB adds it from the ESP stamp), so both are ordinary boots. Runs interleave (layout, plain, layout, plain, ...) so load from other jobs
  * hits both; the ratio is of the medians.
  */
 async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<string, unknown>> {
@@ -213,9 +213,10 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   const buildDir = join(workDir, "builds/latest");
   const kernel = join(buildDir, meta.artifacts.kernel!.path);
   const initrd = join(buildDir, meta.artifacts.initrd!.path);
-  const boot = async (disk: string, cmdline: string): Promise<number> => {
+  const boot = async (name: string, disk: string, cmdline: string): Promise<number> => {
     const t = Date.now();
     const vm = await startQemu({
+      consoleLog: join(workDir, `boot-${name}.log`),
       disk,
       firmware: "uefi",
       accel: "tcg",
@@ -249,7 +250,8 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   if (mk.status !== 0) throw new Error(`mkfs.ext4 failed: ${mk.stderr}`);
   rmSync(plainTree, { recursive: true, force: true });
 
-  const layoutCmdline = meta.kernelCmdline;
+  // GRUB adds the slot it picked (the update agent reads it); both get it.
+  const layoutCmdline = `${meta.kernelCmdline} slipway.slot=a`;
   // Same arguments, root on the whole disk and no separate /usr.
   const plainCmdline = [
     "root=/dev/vda rootfstype=ext4 rw",
@@ -264,8 +266,12 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   await withVmLock(args["vm-lock"], async () => {
     for (let i = 0; i < Number(args.runs); i++) {
       const load = loadavg();
-      const layoutSeconds = await boot(join(buildDir, meta.artifacts.disk!.path), layoutCmdline);
-      const plainSeconds = await boot(plainDisk, plainCmdline);
+      const layoutSeconds = await boot(
+        `layout-${i}`,
+        join(buildDir, meta.artifacts.disk!.path),
+        layoutCmdline,
+      );
+      const plainSeconds = await boot(`plain-${i}`, plainDisk, plainCmdline);
       runs.push({
         layoutSeconds,
         plainSeconds,
