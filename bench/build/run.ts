@@ -213,7 +213,7 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   const buildDir = join(workDir, "builds/latest");
   const kernel = join(buildDir, meta.artifacts.kernel!.path);
   const initrd = join(buildDir, meta.artifacts.initrd!.path);
-  const boot = async (name: string, disk: string, cmdline: string): Promise<number> => {
+  const boot = async (name: string, disk: string, cmdline: string): Promise<number | undefined> => {
     const t = Date.now();
     const vm = await startQemu({
       consoleLog: join(workDir, `boot-${name}.log`),
@@ -226,12 +226,18 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
       extraArgs: ["-kernel", kernel, "-initrd", initrd, "-append", cmdline],
     });
     try {
-      await vm.waitForLine(multiUser, 600_000);
+      await vm.waitForLine(multiUser, 300_000);
       return (Date.now() - t) / 1000;
+    } catch (err) {
+      // A stuck boot is a finding, not the end of the benchmark: its console log stays.
+      process.stderr.write(`boot ${name}: ${(err as Error).message}\n`);
+      failures.push({ boot: name, error: (err as Error).message, log: `boot-${name}.log` });
+      return undefined;
     } finally {
       await vm.kill();
     }
   };
+  const failures: { boot: string; error: string; log: string }[] = [];
 
   // The same customized tree (from the cache) on a plain ext4 disk.
   const customize = meta.stages.find((s) => s.stage === "customize")!;
@@ -272,6 +278,7 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
         layoutCmdline,
       );
       const plainSeconds = await boot(`plain-${i}`, plainDisk, plainCmdline);
+      if (layoutSeconds === undefined || plainSeconds === undefined) continue;
       runs.push({
         layoutSeconds,
         plainSeconds,
@@ -282,6 +289,7 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
       );
     }
   });
+  if (runs.length === 0) throw new Error(`no boot pair completed: ${JSON.stringify(failures)}`);
   const layoutSeconds = median(runs.map((r) => r.layoutSeconds));
   const plainSeconds = median(runs.map((r) => r.plainSeconds));
   return {
@@ -290,6 +298,7 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
     layoutCmdline,
     plainCmdline,
     runs,
+    failures,
     layoutSeconds,
     plainSeconds,
     ratio: layoutSeconds / plainSeconds,
