@@ -63,12 +63,25 @@ async function waitHealthy(url: string, p: ChildProcess, err: () => string): Pro
   }
 }
 
+interface Served {
+  url: string;
+  /** CPU time the process used so far, all threads (bin/slipway execs node: same pid). */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+function cpuSecondsOf(pid: number): number {
+  // /proc/<pid>/stat: utime and stime (fields 14 and 15) in clock ticks, after "(comm)".
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function spawnServer(
   cmd: string,
   argv: string[],
   port: number,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ url: string; stop(): Promise<void> }> {
+): Promise<Served> {
   const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], env });
   let err = "";
   p.stderr?.on("data", (d: Buffer) => {
@@ -78,6 +91,7 @@ async function spawnServer(
   await waitHealthy(url, p, () => err);
   return {
     url,
+    cpuSeconds: () => cpuSecondsOf(p.pid!),
     async stop() {
       if (p.exitCode === null) {
         const exited = new Promise((r) => p.once("exit", r));
@@ -111,9 +125,14 @@ function requestFor(i: number): string {
   });
 }
 
-async function load(url: string, opts: { rate?: number }) {
+/**
+ * Drive one server; also returns its CPU microseconds per answered request, a figure the
+ * machine's other load disturbs much less than throughput.
+ */
+async function load(target: Served, opts: { rate?: number }) {
+  const cpuBefore = target.cpuSeconds();
   const r = await autocannon({
-    url: `${url}/v1/update/`,
+    url: `${target.url}/v1/update/`,
     method: "POST",
     connections: opts.rate ? Math.min(CONNECTIONS, 16) : CONNECTIONS,
     duration: SECONDS,
@@ -128,8 +147,10 @@ async function load(url: string, opts: { rate?: number }) {
       },
     ],
   });
+  const cpu = target.cpuSeconds() - cpuBefore;
   return {
     rps: Math.round(r.requests.average),
+    cpuUsPerRequest: Math.round((cpu * 1e6) / Math.max(1, r.requests.total)),
     p50: r.latency.p50,
     p99: r.latency.p99,
     errors: r.errors + r.timeouts + r.non2xx,
@@ -197,6 +218,9 @@ interface Round {
   noopRps: number;
   serverRps: number;
   ratio: number;
+  /** CPU µs per request at max throughput (all threads of the process). */
+  noopCpuUs: number;
+  serverCpuUs: number;
   noopP99AtRate: number;
   serverP99AtRate: number;
 }
@@ -207,6 +231,7 @@ interface Row {
   noop: { rps: number; p99: number };
   server: { rps: number; p99: number; errors: number };
   ratio: number;
+  cpuUsPerRequest: { noop: number; server: number };
   atRate: { rate: number; p99: number; noopP99: number; errors: number };
   rounds: Round[];
 }
@@ -251,8 +276,8 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
       noopPort,
     );
     try {
-      await load(server.url, { rate: RATE }); // warm-up (JIT, caches)
-      await load(noop.url, { rate: RATE });
+      await load(server, { rate: RATE }); // warm-up (JIT, caches)
+      await load(noop, { rate: RATE });
       // No-op and server back to back in each round, same connections and duration: load from
       // other work on the machine hits both sides of a ratio about equally.
       const rounds: Round[] = [];
@@ -263,10 +288,10 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
         log(
           `${backend}: round ${i + 1}/${ROUNDS} (load ${load1}), ${CONNECTIONS} connections, ${SECONDS}s each, then ${RATE}/s`,
         );
-        const nMax = await load(noop.url, {});
-        const sMax = await load(server.url, {});
-        const nRate = await load(noop.url, { rate: RATE });
-        const sRate = await load(server.url, { rate: RATE });
+        const nMax = await load(noop, {});
+        const sMax = await load(server, {});
+        const nRate = await load(noop, { rate: RATE });
+        const sRate = await load(server, { rate: RATE });
         errors += sMax.errors + sRate.errors;
         maxP99.push(sMax.p99);
         rounds.push({
@@ -274,6 +299,8 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
           noopRps: nMax.rps,
           serverRps: sMax.rps,
           ratio: round2(sMax.rps / Math.max(1, nMax.rps)),
+          noopCpuUs: nMax.cpuUsPerRequest,
+          serverCpuUs: sMax.cpuUsPerRequest,
           noopP99AtRate: nRate.p99,
           serverP99AtRate: sRate.p99,
         });
@@ -282,7 +309,11 @@ async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
         backend,
         noop: { rps: median(rounds.map((r) => r.noopRps)), p99: 0 },
         server: { rps: median(rounds.map((r) => r.serverRps)), p99: median(maxP99), errors },
-        ratio: median(rounds.map((r) => r.ratio)),
+        ratio: round2(median(rounds.map((r) => r.ratio))),
+        cpuUsPerRequest: {
+          noop: median(rounds.map((r) => r.noopCpuUs)),
+          server: median(rounds.map((r) => r.serverCpuUs)),
+        },
         atRate: {
           rate: RATE,
           p99: median(rounds.map((r) => r.serverP99AtRate)),
@@ -323,7 +354,7 @@ if (args.json) {
   );
   for (const r of rows) {
     process.stdout.write(
-      `${r.backend.padEnd(9)} server ${r.server.rps} req/s (p99 ${r.server.p99} ms, ${r.server.errors} errors) | no-op ${r.noop.rps} req/s | ratio ${r.ratio}× (rounds ${r.rounds.map((x) => x.ratio).join(", ")}; load ${r.rounds.map((x) => x.load1).join(", ")}) | at ${r.atRate.rate}/s: p99 ${r.atRate.p99} ms (no-op ${r.atRate.noopP99} ms)\n`,
+      `${r.backend.padEnd(9)} server ${r.server.rps} req/s (p99 ${r.server.p99} ms, ${r.server.errors} errors) | no-op ${r.noop.rps} req/s | ratio ${r.ratio}× | CPU/request ${r.cpuUsPerRequest.server} µs (no-op ${r.cpuUsPerRequest.noop}) (rounds ${r.rounds.map((x) => x.ratio).join(", ")}; load ${r.rounds.map((x) => x.load1).join(", ")}) | at ${r.atRate.rate}/s: p99 ${r.atRate.p99} ms (no-op ${r.atRate.noopP99} ms)\n`,
     );
   }
 }

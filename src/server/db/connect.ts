@@ -7,7 +7,7 @@ import pg from "pg";
 import { type HotQueries, postgresHotQueries, sqliteHotQueries } from "./hot-queries.ts";
 import { migrate } from "./migrations.ts";
 import type { Database } from "./schema.ts";
-import { startCheckpointer } from "./sqlite-checkpointer.ts";
+import { startSqliteBackground } from "./sqlite-background.ts";
 import { openSqlite, openSqliteReader } from "./sqlite-dialect.ts";
 
 export type DbKind = "sqlite" | "postgres";
@@ -38,16 +38,15 @@ export async function openDatabase(target: string, opts: { poolSize?: number } =
   const db = new Kysely<Database>({ dialect });
   await migrateOrClose(db, "sqlite");
   const reader = openSqliteReader(target);
-  const exclusive = (fn: () => void) => db.connection().execute(async () => fn());
-  const checkpointer = startCheckpointer(target, {
-    onError: (message) => process.emitWarning(`SQLite checkpoint of ${target}: ${message}`),
+  const background = startSqliteBackground(target, {
+    onError: (message) => process.emitWarning(`SQLite background writer of ${target}: ${message}`),
   });
   return {
     db,
     kind: "sqlite",
-    hot: sqliteHotQueries(reader, raw, exclusive),
+    hot: sqliteHotQueries(reader, raw, background),
     close: async () => {
-      await checkpointer.stop();
+      await background.stop();
       reader.close();
       await db.destroy();
     },

@@ -6,6 +6,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type pg from "pg";
+import type { SqliteBackground } from "./sqlite-background.ts";
 
 /** The columns a steady-state check compares with what the host says. */
 export interface InstanceSnapshot {
@@ -32,32 +33,23 @@ export interface HotQueries {
  * writes, where a second connection drops its cache after every write of the other (measured:
  * 11 µs per read vs 21 µs with a write every 100 reads). While the query builder holds a
  * transaction open across awaits, reads go to the read-only connection, which sees only
- * committed rows. `exclusive` runs the batched write while the query builder's connection is
- * held, so it never lands inside another request's transaction.
+ * committed rows. Last-check writes go to the background worker (sqlite-background.ts).
  */
 export function sqliteHotQueries(
   reader: DatabaseSync,
   writer: DatabaseSync,
-  exclusive: (fn: () => void) => Promise<void>,
+  background: Pick<SqliteBackground, "touch">,
 ): HotQueries {
   const SELECT = `SELECT version, track, group_id, boot_id, ip, alias, oem, oem_version, status
        FROM instances WHERE app_id = ? AND machine_id = ?`;
   const selectCommitted: StatementSync = reader.prepare(SELECT);
   const selectOwn: StatementSync = writer.prepare(SELECT);
-  const touch: StatementSync = writer.prepare(
-    `UPDATE instances SET last_check_at = ?
-       WHERE app_id = ? AND machine_id IN (SELECT value FROM json_each(?)) AND last_check_at < ?`,
-  );
   return {
     async instance(appId, machineId) {
       const stmt = writer.isTransaction ? selectCommitted : selectOwn;
       return stmt.get(appId, machineId) as InstanceSnapshot | undefined;
     },
-    touch(appId, machineIds, at) {
-      return exclusive(() => {
-        touch.run(at, appId, JSON.stringify(machineIds), at);
-      });
-    },
+    touch: (appId, machineIds, at) => background.touch(appId, machineIds, at),
   };
 }
 

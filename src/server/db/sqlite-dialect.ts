@@ -40,13 +40,16 @@ export function openSqlite(path: string): { dialect: SqliteDialect; raw: Databas
   raw.exec("PRAGMA journal_mode = WAL");
   raw.exec("PRAGMA synchronous = NORMAL");
   raw.exec("PRAGMA foreign_keys = ON");
-  // Checkpoints run on a worker thread (sqlite-checkpointer.ts), never in a commit here.
+  // Checkpoints run on a worker thread (sqlite-background.ts), never in a commit here.
   raw.exec("PRAGMA wal_autocheckpoint = 0");
   tune(raw);
   const cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
   const database: SqliteDatabase = {
     close: () => raw.close(),
-    prepare(sql: string): SqliteStatement {
+    prepare(query: string): SqliteStatement {
+      // Transactions take the write lock at BEGIN: a deferred one that read first could not
+      // upgrade (SQLITE_BUSY at once, no waiting) after the background writer committed.
+      const sql = query === "begin" ? "begin immediate" : query;
       let entry = cache.get(sql);
       if (!entry) {
         const stmt = raw.prepare(sql);
