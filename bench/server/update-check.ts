@@ -7,9 +7,10 @@
  *
  * Each server runs as its own process; autocannon drives it from this one. No-op and server
  * alternate for --rounds rounds and the medians are reported, with the load average of each
- * round (the machine is shared). Every request is an
- * update_engine-style ping + updatecheck from a random known machine (steady state: the host is
- * on the channel's version), so each check reads and writes its instance row.
+ * round (the machine is shared), and each process's CPU time per request. Every request is an
+ * update_engine-style ping + updatecheck from a known host (each once per cycle, in random
+ * order) in the steady state (the host is on the channel's version), so each check reads its
+ * instance row and has its last-check time written.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -125,6 +126,16 @@ function requestFor(i: number): string {
   });
 }
 
+// Bodies are encoded up front: encoding one per request in the load generator's own thread
+// cost it throughput and added its pauses to the measured latencies. One per host, in random
+// order: every host checks once per cycle, as a real fleet does within its poll interval.
+const BODIES = Array.from({ length: INSTANCES }, (_, i) => i)
+  .map((i) => ({ i, key: Math.random() }))
+  .sort((a, b) => a.key - b.key)
+  .map(({ i }) => requestFor(i));
+let bodyIndex = 0;
+const nextBody = () => BODIES[bodyIndex++ % BODIES.length]!;
+
 /**
  * Drive one server; also returns its CPU microseconds per answered request, a figure the
  * machine's other load disturbs much less than throughput.
@@ -140,10 +151,7 @@ async function load(target: Served, opts: { rate?: number }) {
     headers: { "content-type": "text/xml" },
     requests: [
       {
-        setupRequest: (req) => ({
-          ...req,
-          body: requestFor(Math.floor(Math.random() * INSTANCES)),
-        }),
+        setupRequest: (req) => ({ ...req, body: nextBody() }),
       },
     ],
   });
