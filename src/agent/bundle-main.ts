@@ -36,6 +36,12 @@ export async function agentMain(argv: string[]): Promise<number> {
   }
 }
 
+// `slipway update status | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 agentMain(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });
