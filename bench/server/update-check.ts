@@ -209,6 +209,7 @@ async function seed(url: string, token: string, database: string): Promise<void>
         boot_id: "b",
         version_before_update: null,
         update_version: null,
+        update_is_delta: 0 as const,
         update_granted_at: null,
         error_code: null,
         last_check_at: now,

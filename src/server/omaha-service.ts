@@ -226,6 +226,7 @@ export class OmahaService {
         status: InstanceStatus.Undefined,
         version_before_update: null,
         update_version: null,
+        update_is_delta: 0,
         update_granted_at: null,
         error_code: null,
         created_at: now,
@@ -395,7 +396,11 @@ export class OmahaService {
     const target = nextVersion(inst.version, channel);
     if (target === null) return noupdate();
     // Failed once on this version: do not hand it out again until an operator resets the host.
-    if (inst.status === InstanceStatus.Error && inst.update_version === target) return noupdate();
+    // Except a host that failed with a delta and now asks without delta_okay: it gets one try
+    // with the full payload (update_engine falls back to full after a failed delta).
+    if (inst.status === InstanceStatus.Error && inst.update_version === target) {
+      if (deltaOkay || inst.update_is_delta !== 1) return noupdate();
+    }
 
     // The policy is read fresh; on PostgreSQL the row lock serialises grants per group across
     // connections and replicas (SQLite runs one transaction at a time anyway).
@@ -440,11 +445,13 @@ export class OmahaService {
     }
     const pkg = await this.#package(trx, inst.app_id, target);
     if (!pkg) return noupdate();
+    const delta = await this.#delta(trx, pkg, inst.version, deltaOkay);
     await trx
       .updateTable("instances")
       .set({
         status: InstanceStatus.UpdateGranted,
         update_version: target,
+        update_is_delta: delta ? 1 : 0,
         version_before_update: inst.version,
         update_granted_at: now,
         error_code: null,
@@ -453,7 +460,7 @@ export class OmahaService {
       .where("machine_id", "=", inst.machine_id)
       .execute();
     this.#o.metrics?.updateOutcome("granted");
-    return this.#offer(pkg, await this.#delta(trx, pkg, inst.version, deltaOkay));
+    return this.#offer(pkg, delta);
   }
 
   #package(

@@ -210,6 +210,24 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.equal(createHash("sha256").update(got).digest("base64"), d.action.sha256);
       // Asking again while holding the grant: the same delta.
       assert.equal((await offer("d1", "1.0.0", true)).url, d.url);
+      // The delta fails on the host: no second delta; one try with the full file when the host
+      // asks without delta_okay; after that fails too, nothing until an operator resets it.
+      const fail = () =>
+        t.omaha("deltas", {
+          machineId: "d1",
+          version: "1.0.0",
+          track: "stable",
+          events: [ev(EventType.UpdateComplete, EventResult.Error, { errorCode: 20 })],
+        });
+      await fail();
+      const retry = async (deltaOkay: boolean) =>
+        (await check(t, "deltas", "d1", "1.0.0", { deltaOkay })).res.apps[0]!.updateCheck!;
+      assert.equal((await retry(true)).status, "noupdate");
+      const fullRetry = await retry(false);
+      assert.equal(fullRetry.status, "ok");
+      assert.equal(fullRetry.manifest!.packages[0]!.name, "update.gz");
+      await fail();
+      assert.equal((await retry(false)).status, "noupdate");
 
       const full = await offer("d2", "1.0.0", false);
       assert.match(full.url, /\/update\.gz$/);

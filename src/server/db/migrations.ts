@@ -206,6 +206,14 @@ function steps(kind: DbKind): Record<string, Migration> {
           .execute();
       },
     },
+    "0004-grant-is-delta": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("instances")
+          .addColumn("update_is_delta", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

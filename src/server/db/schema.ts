@@ -108,6 +108,8 @@ export interface InstanceTable {
   /** Version the host ran when the current update was granted. */
   version_before_update: string | null;
   update_version: string | null;
+  /** 1 when the granted update was offered as a delta payload. */
+  update_is_delta: Flag;
   update_granted_at: number | null;
   error_code: number | null;
   last_check_at: number;
