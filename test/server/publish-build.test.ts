@@ -18,8 +18,9 @@ const bin = new URL("../../bin/slipway", import.meta.url).pathname;
 const work = mkdtempSync("/var/tmp/server-publish-");
 let t: TestServer | undefined;
 after(async () => {
-  await t?.close();
+  // The payloads first (hundreds of MB), whatever closing the server does.
   rmSync(work, { recursive: true, force: true });
+  await t?.close();
 });
 
 test("publish BUILD creates and uploads its signed payload and a delta from an older build", async () => {
