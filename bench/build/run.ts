@@ -80,7 +80,7 @@ if (args["boot-only"]) {
   writeFileSync(args.out!, `${JSON.stringify({ ...previous, boot }, null, 2)}\n`);
   const r = boot as unknown as Record<string, number>;
   process.stdout.write(
-    `boot to multi-user    layout ${fmt(r.layoutSeconds!)} s, plain disk ${fmt(r.plainSeconds!)} s (medians, direct kernel boot): ${fmt(r.ratio!, 2)}×, goal ≤ 1.1×  ${r.ratio! <= 1.1 ? "ok" : "MISSED"}\nresults: ${args.out}\n`,
+    `boot to multi-user    layout ${fmt(r.layoutSeconds!)} s, plain disk ${fmt(r.plainSeconds!)} s (medians, direct kernel boot): ${fmt(r.ratio!, 2)}×, median pair ${fmt(r.medianPairRatio!, 2)}×, goal ≤ 1.1×  ${Math.max(r.ratio!, r.medianPairRatio!) <= 1.1 ? "ok" : "MISSED"}\nresults: ${args.out}\n`,
   );
   process.exit(0);
 }
@@ -160,7 +160,7 @@ const lines = [
 if (results.boot) {
   const bt = results.boot as Record<string, number>;
   lines.push(
-    `boot to multi-user    layout ${fmt(bt.layoutSeconds!)} s, plain disk ${fmt(bt.plainSeconds!)} s (medians, direct kernel boot): ${fmt(bt.ratio!, 2)}×, goal ≤ 1.1×  ${bt.ratio! <= 1.1 ? "ok" : "MISSED"}`,
+    `boot to multi-user    layout ${fmt(bt.layoutSeconds!)} s, plain disk ${fmt(bt.plainSeconds!)} s (medians, direct kernel boot): ${fmt(bt.ratio!, 2)}×, median pair ${fmt(bt.medianPairRatio!, 2)}×, goal ≤ 1.1×  ${Math.max(bt.ratio!, bt.medianPairRatio!) <= 1.1 ? "ok" : "MISSED"}`,
   );
 }
 process.stdout.write(`${lines.join("\n")}\nresults: ${args.out}\n`);
@@ -209,7 +209,10 @@ async function withVmLock<T>(lock: string | undefined, fn: () => Promise<T>): Pr
  */
 async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<string, unknown>> {
   const { startQemu } = await import("../../src/vm/qemu.ts");
-  const multiUser = /Reached target .*Multi-User System/;
+  // systemd stops its status lines on the console once the autologin shell has it, so the
+  // example's own unit (ordered after multi-user.target) is the second, reliable marker.
+  const multiUser =
+    /Reached target .*Multi-User System|slipway-example: reached multi-user\.target/;
   const buildDir = join(workDir, "builds/latest");
   const kernel = join(buildDir, meta.artifacts.kernel!.path);
   const initrd = join(buildDir, meta.artifacts.initrd!.path);
@@ -292,9 +295,11 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
   if (runs.length === 0) throw new Error(`no boot pair completed: ${JSON.stringify(failures)}`);
   const layoutSeconds = median(runs.map((r) => r.layoutSeconds));
   const plainSeconds = median(runs.map((r) => r.plainSeconds));
+  // Each pair ran back to back under about the same load: its ratio is the less noisy figure.
+  const pairRatios = runs.map((r) => r.layoutSeconds / r.plainSeconds);
   return {
     method:
-      "direct kernel boot (QEMU -kernel/-initrd, UEFI, TCG) for both, same kernel, initrd and arguments but root and /usr; runs interleaved; medians",
+      "direct kernel boot (QEMU -kernel/-initrd, UEFI, TCG) for both, same kernel, initrd and arguments but root and /usr; runs interleaved; ratio of medians and median of per-pair ratios",
     layoutCmdline,
     plainCmdline,
     runs,
@@ -302,6 +307,8 @@ async function bootComparison(workDir: string, meta: BuildMeta): Promise<Record<
     layoutSeconds,
     plainSeconds,
     ratio: layoutSeconds / plainSeconds,
+    pairRatios,
+    medianPairRatio: median(pairRatios),
     loadavgAfter: loadavg(),
   };
 }
