@@ -185,7 +185,8 @@ export class Agent {
       await this.settleBoot();
       this.fire("healthy");
     } catch (err) {
-      await this.failed(err, ErrorCode.Error);
+      // A failed health gate has reported the rollback already: no second 3/0.
+      await this.failed(err, ErrorCode.Error, !(err instanceof HealthGateFailed));
     }
     if (this.stopped) return;
     this.scheduleCheck(opts.checkNow ? 0 : this.schedule.firstDelay());
@@ -251,7 +252,7 @@ export class Agent {
         // Back to the old slot; we still hold the reboot lock from before.
         this.log("rebooting into the previous slot");
         await this.d.rebootNow();
-        throw new Error(`health gate failed: ${health.problems.join("; ")}`);
+        throw new HealthGateFailed(`health gate failed: ${health.problems.join("; ")}`);
       }
       await this.boot.write(markGood(state, this.booted));
       this.persisted.pending = undefined;
@@ -553,6 +554,9 @@ export class Agent {
     this.scheduleCheck(this.schedule.afterSuccess());
   }
 }
+
+/** The new slot failed the health gate: marked bad, rollback reported, reboot started. */
+class HealthGateFailed extends Error {}
 
 function readBootId(root: string): string {
   try {
