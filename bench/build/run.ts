@@ -26,6 +26,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { BuildMeta } from "../../src/build/meta.ts";
+import { withFlock } from "../../test/build/fixture.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SLIPWAY = join(REPO, "bin/slipway");
@@ -181,20 +182,7 @@ function median(xs: number[]): number {
 
 /** Hold an exclusive flock on `lock` while `fn` runs (other engineers' VMs wait, and we for them). */
 async function withVmLock<T>(lock: string | undefined, fn: () => Promise<T>): Promise<T> {
-  if (!lock) return await fn();
-  const { spawn } = await import("node:child_process");
-  const holder = spawn("flock", [lock, "sh", "-c", "echo locked; read _"], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  await new Promise<void>((res, rej) => {
-    holder.stdout.once("data", () => res());
-    holder.once("exit", (c) => rej(new Error(`flock ${lock} exited ${c}`)));
-  });
-  try {
-    return await fn();
-  } finally {
-    holder.stdin.end("\n");
-  }
+  return lock ? await withFlock(lock, fn) : await fn();
 }
 
 /**

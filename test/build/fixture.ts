@@ -171,7 +171,7 @@ export async function customBuild(
 }
 
 /** Run `fn` holding an exclusive flock on `lock` (a `flock` child holds it until we are done). */
-async function withFlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+export async function withFlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   writeFileSync(lock, "", { flag: "a" });
   const holder = spawn("flock", [lock, "sh", "-c", "echo locked; read _"], {
     stdio: ["pipe", "pipe", "inherit"],
