@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { freePort } from "../../src/vm/harness/ssh.ts";
 import type { GuestForward } from "../../src/vm/qemu.ts";
 import { type ExampleBuild, SLIPWAY, slipway } from "../build/fixture.ts";
+import { adminApi } from "../server/helpers.ts";
 import { SIGNING_KEY } from "./images.ts";
 
 /** Where the guest finds the server (QEMU user networking forwards it to 127.0.0.1). */
@@ -111,18 +112,8 @@ export async function startLifecycleServer(
     throw e;
   }
   const token = readFileSync(tokenFile, "utf8").trim();
-  const api = async <T>(method: string, path: string, body?: unknown) => {
-    const res = await fetch(url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const api = <T>(method: string, path: string, body?: unknown) =>
+    adminApi<T>(url, token, method, path, body);
   log(`slipway serve on ${url} (guests: ${GUEST_SERVER_URL})`);
   return {
     url,

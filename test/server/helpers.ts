@@ -10,6 +10,26 @@ import {
 import { type RunningServer, startServer } from "../../src/server/server.ts";
 
 /** Monday 2026-01-05 10:00 UTC. */
+/** One admin API call with a bearer token; the body is parsed JSON (undefined when empty). */
+export async function adminApi<T>(
+  url: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
 export const MONDAY_10_UTC = Date.UTC(2026, 0, 5, 10, 0);
 
 export interface TestServer {
@@ -53,18 +73,7 @@ export async function startTestServer(
     token,
     dataDir,
     clock,
-    async api(method, path, body, tok = token) {
-      const res = await fetch(url + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${tok}`,
-          ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as never };
-    },
+    api: (method, path, body, tok = token) => adminApi(url, tok, method, path, body),
     async omaha(appId, app) {
       const xml = encodeRequest({
         protocol: "3.0",
