@@ -48,7 +48,7 @@ test("GUIDs are unique, stable per seed and random without one", () => {
 
 test("small CI sizes and bad sizes", () => {
   const plan = planLayout({
-    sizes: { usrMiB: 512, rootMiB: 256, espMiB: 64, oemMiB: 16, oemConfigMiB: 8 },
+    sizes: { usrMiB: 512, rootMiB: 256, espMiB: 128, oemMiB: 16, oemConfigMiB: 8 },
   });
   assert.equal(partitionByRole(plan, "usrA").size, 512n << 20n);
   assert.throws(() => planLayout({ sizes: { usrMiB: 0 } }), InputError);
