@@ -233,7 +233,7 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
             return { kind: err.kind, value: err.value };
           }
         } else {
-          await fleetLock.release(params);
+          await fleetLock.release(params, clock());
         }
         return {};
       });

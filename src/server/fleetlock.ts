@@ -1,7 +1,9 @@
 /**
  * FleetLock (Zincati's reboot-lock protocol) on the service database: per group a
  * semaphore with a configurable number of slots. Holders are recorded and stay until they
- * release (steady-state) or an admin frees the slot; nothing expires silently.
+ * release (steady-state) or an admin frees the slot; nothing expires silently. Every take and
+ * release also goes into the lock log, in the same transaction, so an operator (or a test) can
+ * check afterwards that no more hosts than slots rebooted at once.
  */
 import type { Kysely } from "kysely";
 import type { DbKind } from "./db/connect.ts";
@@ -51,6 +53,17 @@ export function parseClientParams(body: unknown): ClientParams | FleetLockError 
   return { id, group };
 }
 
+export type LockAction = "acquired" | "released" | "freed";
+
+export interface LockLogEntry {
+  /** Increasing in the order the database committed the changes. */
+  seq: number;
+  group: string;
+  id: string;
+  action: LockAction;
+  at: number;
+}
+
 export class FleetLock {
   readonly #db: Kysely<Database>;
   readonly #kind: DbKind;
@@ -90,17 +103,53 @@ export class FleetLock {
         .insertInto("lock_holders")
         .values({ group_name: p.group, holder_id: p.id, acquired_at: now })
         .execute();
+      await trx
+        .insertInto("lock_log")
+        .values({ group_name: p.group, holder_id: p.id, action: "acquired", at: now })
+        .execute();
       return null;
     });
   }
 
   /** Release the slot of `id`; releasing a slot one does not hold succeeds too. */
-  async release(p: ClientParams): Promise<void> {
-    await this.#db
-      .deleteFrom("lock_holders")
-      .where("group_name", "=", p.group)
-      .where("holder_id", "=", p.id)
+  async release(p: ClientParams, now: number): Promise<void> {
+    await this.#remove(p.group, p.id, "released", now);
+  }
+
+  /** Delete a holder and log it, atomically; returns whether it held a slot. */
+  async #remove(group: string, id: string, action: LockAction, now: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const r = await trx
+        .deleteFrom("lock_holders")
+        .where("group_name", "=", group)
+        .where("holder_id", "=", id)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await trx
+        .insertInto("lock_log")
+        .values({ group_name: group, holder_id: id, action, at: now })
+        .execute();
+      return true;
+    });
+  }
+
+  /** The takes and releases of `group`, oldest first, after sequence number `after`. */
+  async log(group: string, after = 0, limit = 1000): Promise<LockLogEntry[]> {
+    const rows = await this.#db
+      .selectFrom("lock_log")
+      .selectAll()
+      .where("group_name", "=", group)
+      .where("id", ">", after)
+      .orderBy("id")
+      .limit(limit)
       .execute();
+    return rows.map((r) => ({
+      seq: Number(r.id),
+      group: r.group_name,
+      id: r.holder_id,
+      action: r.action,
+      at: Number(r.at),
+    }));
   }
 
   async groups(): Promise<
@@ -130,12 +179,7 @@ export class FleetLock {
   }
 
   /** Admin action: free a slot a host never released. Returns whether it was held. */
-  async free(group: string, id: string): Promise<boolean> {
-    const r = await this.#db
-      .deleteFrom("lock_holders")
-      .where("group_name", "=", group)
-      .where("holder_id", "=", id)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  async free(group: string, id: string, now: number): Promise<boolean> {
+    return this.#remove(group, id, "freed", now);
   }
 }

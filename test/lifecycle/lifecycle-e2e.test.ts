@@ -2,17 +2,17 @@
  * The update lifecycle under TCG, as `slipway test 'lifecycle-*'` runs it: the scenarios in
  * test/e2e/lifecycle-*, one at a time (the fleet scenario runs two VMs). Builds the four
  * lifecycle images first (cached). Needs root (image build), QEMU, OVMF and socat (guest
- * forwards). SLIPWAY_E2E=0 or SLIPWAY_LIFECYCLE=0 skips it; SLIPWAY_E2E_KEEP=1 keeps the output.
+ * forwards). SLIPWAY_E2E=0 or SLIPWAY_LIFECYCLE=0 skips it; SLIPWAY_LIFECYCLE_ONLY=PATTERN
+ * runs only the matching scenarios.
  *
- * CI runs lifecycle-update only: lifecycle-fleet (two VMs under one FleetLock) has not yet
- * passed a whole run, and a red suite would block everything else. Run it with
- * SLIPWAY_LIFECYCLE_ONLY='lifecycle-*'.
+ * Logs, consoles, status captures, the lock log and dashboard screenshots are artifacts: they
+ * stay in $SLIPWAY_LIFECYCLE_OUT, by default /var/tmp/slipway-artifacts/lifecycle-<time>/.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { makeReport, writeReports } from "../../src/vm/harness/report.ts";
 import { runScenarios } from "../../src/vm/harness/runner.ts";
 import { discoverScenarios } from "../../src/vm/harness/scenario.ts";
@@ -29,20 +29,20 @@ const skip =
         ? "needs qemu-system-x86_64, ssh, socat and OVMF"
         : false;
 
-let out = "";
-after(() => {
-  if (!out) return;
-  if (process.env.SLIPWAY_E2E_KEEP) console.log(`lifecycle output kept in ${out}`);
-  else rmSync(out, { recursive: true, force: true });
-});
-
 test("update lifecycle scenarios under TCG", { skip, timeout: 90 * 60_000 }, async (t) => {
-  out = process.env.SLIPWAY_LIFECYCLE_OUT ?? mkdtempSync("/var/tmp/lifecycle-e2e-");
+  const out =
+    process.env.SLIPWAY_LIFECYCLE_OUT ??
+    join(
+      "/var/tmp/slipway-artifacts",
+      `lifecycle-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+    );
+  mkdirSync(out, { recursive: true });
+  t.diagnostic(`artifacts: ${out}`);
   const t0 = Date.now();
   const v1 = await lifecycleBuild("1.0.0");
   for (const v of ["2.0.0", "3.0.0", "3.1.0"] as const) await lifecycleBuild(v);
   t.diagnostic(`images ready in ${Math.round((Date.now() - t0) / 1000)} s`);
-  const pattern = process.env.SLIPWAY_LIFECYCLE_ONLY ?? "lifecycle-update";
+  const pattern = process.env.SLIPWAY_LIFECYCLE_ONLY ?? "lifecycle-*";
   const scenarios = discoverScenarios(new URL("../e2e/", import.meta.url).pathname, pattern);
   assert.ok(scenarios.length > 0, `no scenario matches ${pattern}`);
   const t1 = Date.now();

@@ -191,6 +191,23 @@ export async function lockHolders(server: LifecycleServer, lockGroup = GROUP): P
   return r.body.find((g) => g.name === lockGroup)?.holders.map((h) => h.id) ?? [];
 }
 
+export interface LockLogEntry {
+  seq: number;
+  id: string;
+  action: "acquired" | "released" | "freed";
+  at: number;
+}
+
+/** The server's FleetLock log for the group: every take and release, in commit order. */
+export async function lockLog(server: LifecycleServer, lockGroup = GROUP): Promise<LockLogEntry[]> {
+  const r = await server.api<LockLogEntry[]>(
+    "GET",
+    `/api/fleetlock/${encodeURIComponent(lockGroup)}/log`,
+  );
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

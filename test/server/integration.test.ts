@@ -593,6 +593,29 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.equal((await post("/v1/pre-reboot", "n3")).status, 200);
       assert.equal((await post("/v1/pre-reboot", "n4")).status, 200);
       assert.equal((await post("/v1/pre-reboot", "n5")).status, 409);
+      // The log has every change of holder, in commit order: re-takes and refused takes
+      // change nothing and are not in it, nor is a release of a slot not held.
+      assert.equal((await post("/v1/steady-state", "n9")).status, 200);
+      const log = await t.api<{ seq: number; id: string; action: string; at: number }[]>(
+        "GET",
+        "/api/fleetlock/workers/log",
+      );
+      assert.equal(log.status, 200);
+      assert.deepEqual(
+        log.body.map((e) => `${e.action} ${e.id}`),
+        ["acquired n1", "freed n1", "acquired n2", "released n2", "acquired n3", "acquired n4"],
+      );
+      assert.ok(log.body.every((e, i) => i === 0 || e.seq > log.body[i - 1]!.seq));
+      assert.ok(log.body.every((e) => e.at > 0));
+      const tail = await t.api<{ id: string }[]>(
+        "GET",
+        `/api/fleetlock/workers/log?after=${log.body[3]!.seq}&limit=1`,
+      );
+      assert.deepEqual(
+        tail.body.map((e) => e.id),
+        ["n3"],
+      );
+      assert.deepEqual((await t.api("GET", "/api/fleetlock/other/log")).body, []);
     });
 
     test("metrics count instances per version and channel; health answers", async () => {

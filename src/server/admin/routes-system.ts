@@ -133,6 +133,22 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
     },
   );
 
+  app.get<{ Params: { group: string }; Querystring: { after?: number; limit?: number } }>(
+    "/api/fleetlock/:group/log",
+    {
+      schema: {
+        tags: ftags,
+        summary: "Every take and release of the group's reboot slots, oldest first",
+        params: obj({ group: groupParam }, ["group"]),
+        querystring: obj({
+          after: int({ minimum: 0 }),
+          limit: int({ minimum: 1, maximum: 10000 }),
+        }),
+      },
+    },
+    async (req) => ctx.fleetLock.log(req.params.group, req.query.after ?? 0, req.query.limit),
+  );
+
   app.delete<{ Params: { group: string; id: string } }>(
     "/api/fleetlock/:group/holders/:id",
     {
@@ -146,7 +162,7 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
       },
     },
     async (req, reply) => {
-      if (!(await ctx.fleetLock.free(req.params.group, req.params.id)))
+      if (!(await ctx.fleetLock.free(req.params.group, req.params.id, ctx.clock())))
         throw notFound(`holder ${req.params.id}`);
       await db
         .insertInto("activity")

@@ -214,6 +214,25 @@ function steps(kind: DbKind): Record<string, Migration> {
           .execute();
       },
     },
+    "0005-lock-log": {
+      // Every take and release of a reboot slot, so that "never two reboots at once" can be
+      // checked afterwards (lock_holders only knows who holds a slot now).
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("lock_log")
+          .addColumn("id", serialId, idColumn)
+          .addColumn("group_name", "text", (c) => c.notNull())
+          .addColumn("holder_id", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("lock_log_group")
+          .on("lock_log")
+          .columns(["group_name", "id"])
+          .execute();
+      },
+    },
   };
 }
 

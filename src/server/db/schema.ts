@@ -162,6 +162,16 @@ export interface LockHolderTable {
   acquired_at: number;
 }
 
+/** One take or release of a FleetLock slot, in the order the database saw them. */
+export interface LockLogTable {
+  id: Generated<number>;
+  group_name: string;
+  holder_id: string;
+  /** acquired | released | freed (by an admin) */
+  action: "acquired" | "released" | "freed";
+  at: number;
+}
+
 export interface Database {
   applications: ApplicationTable;
   channels: ChannelTable;
@@ -176,4 +186,5 @@ export interface Database {
   tokens: TokenTable;
   lock_groups: LockGroupTable;
   lock_holders: LockHolderTable;
+  lock_log: LockLogTable;
 }
