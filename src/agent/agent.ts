@@ -453,8 +453,11 @@ export class Agent {
       },
     });
     const dir = espSlotDir(target);
-    if (staged.kernel) await this.esp.write(`${dir}/vmlinuz`, staged.kernel);
-    if (staged.initrd) await this.esp.write(`${dir}/initrd`, staged.initrd);
+    const bootFiles: [string, Uint8Array][] = [];
+    if (staged.kernel) bootFiles.push([`${dir}/vmlinuz`, staged.kernel]);
+    if (staged.initrd) bootFiles.push([`${dir}/initrd`, staged.initrd]);
+    // Both or neither: a full ESP is refused before the old pair is touched.
+    await this.esp.writeFiles(bootFiles, `${SLOT_LABEL[target]}'s kernel and initrd`);
     const partuuid = this.slotPartuuid(target);
     if (partuuid) {
       const cfg = staged.verity ? { partuuid, verity: staged.verity } : { partuuid };

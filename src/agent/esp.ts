@@ -6,9 +6,10 @@
  */
 import { execFile } from "node:child_process";
 import { closeSync, fsyncSync, openSync, statSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { assertEspFits, type FatSpace, fatSpace, spaceNeeded } from "../boot/esp.ts";
 import { SlipwayError } from "../errors.ts";
 
 const run = promisify(execFile);
@@ -19,6 +20,13 @@ export interface EspStore {
   read(path: string): Promise<Buffer | undefined>;
   /** Replace `path` with `data` so a crash leaves the old or the new file, never a mix. */
   write(path: string, data: Uint8Array): Promise<void>;
+  /**
+   * Replace several files (a slot's kernel and initrd) together. When the new
+   * files do not fit beside the old ones this fails with "ESP full: <what>
+   * need …" before anything is written; otherwise every new file is complete
+   * under a temp name before the first old one goes.
+   */
+  writeFiles(files: [string, Uint8Array][], what: string): Promise<void>;
   /**
    * Rewrite a small fixed-size file (grubenv) in place, as GRUB's save_env
    * does; on FAT this never leaves a moment without the file.
@@ -35,7 +43,42 @@ function fsyncPath(path: string): void {
   }
 }
 
-export class DirEsp implements EspStore {
+/** How a backend stages a file under a temp name and swaps it in. */
+interface StagedWrites {
+  readonly describe: string;
+  space(): Promise<FatSpace>;
+  stage(path: string, data: Uint8Array): Promise<void>;
+  commit(path: string): Promise<void>;
+  discard(path: string): Promise<void>;
+}
+
+async function writeTogether(
+  esp: StagedWrites,
+  files: [string, Uint8Array][],
+  what: string,
+): Promise<void> {
+  if (files.length === 0) return;
+  const { freeBytes, clusterBytes } = await esp.space();
+  const need = spaceNeeded(
+    files.map(([, d]) => d.length),
+    clusterBytes,
+  );
+  assertEspFits(what, need, freeBytes, esp.describe);
+  const staged: string[] = [];
+  try {
+    for (const [path, data] of files) {
+      staged.push(path);
+      await esp.stage(path, data);
+    }
+  } catch (err) {
+    // The old files were not touched: drop the new ones written so far.
+    for (const path of staged) await esp.discard(path).catch(() => undefined);
+    throw err;
+  }
+  for (const [path] of files) await esp.commit(path);
+}
+
+export class DirEsp implements EspStore, StagedWrites {
   readonly describe: string;
   private readonly dir: string;
   constructor(dir: string) {
@@ -53,13 +96,34 @@ export class DirEsp implements EspStore {
   }
 
   async write(path: string, data: Uint8Array): Promise<void> {
-    const target = join(this.dir, path);
-    await mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.slipway-new`;
+    await this.stage(path, data);
+    await this.commit(path);
+  }
+
+  writeFiles(files: [string, Uint8Array][], what: string): Promise<void> {
+    return writeTogether(this, files, what);
+  }
+
+  async space(): Promise<FatSpace> {
+    const s = await statfs(this.dir);
+    return { freeBytes: s.bavail * s.bsize, clusterBytes: s.bsize };
+  }
+
+  async stage(path: string, data: Uint8Array): Promise<void> {
+    const tmp = `${join(this.dir, path)}.slipway-new`;
+    await mkdir(dirname(tmp), { recursive: true });
     await writeFile(tmp, data);
     fsyncPath(tmp);
-    await rename(tmp, target);
+  }
+
+  async commit(path: string): Promise<void> {
+    const target = join(this.dir, path);
+    await rename(`${target}.slipway-new`, target);
     fsyncPath(dirname(target));
+  }
+
+  async discard(path: string): Promise<void> {
+    await rm(`${join(this.dir, path)}.slipway-new`, { force: true });
   }
 
   overwrite(path: string, data: Uint8Array): Promise<void> {
@@ -68,7 +132,7 @@ export class DirEsp implements EspStore {
 }
 
 /** FAT image or partition, optionally at a byte offset inside a whole-disk image. */
-export class FatEsp implements EspStore {
+export class FatEsp implements EspStore, StagedWrites {
   readonly describe: string;
   private readonly image: string;
   private readonly tmpDir: string;
@@ -124,21 +188,44 @@ export class FatEsp implements EspStore {
   }
 
   async write(path: string, data: Uint8Array): Promise<void> {
+    await this.stage(path, data);
+    await this.commit(path);
+  }
+
+  writeFiles(files: [string, Uint8Array][], what: string): Promise<void> {
+    return writeTogether(this, files, what);
+  }
+
+  space(): Promise<FatSpace> {
+    return fatSpace(this.image);
+  }
+
+  // FAT has no atomic replace: the full new file is in place under a temp
+  // name before the old one goes, so a crash loses at most the name swap
+  // (the boot slot is marked unbootable while its files change).
+  async stage(path: string, data: Uint8Array): Promise<void> {
     await mkdir(this.tmpDir, { recursive: true });
     const local = join(this.tmpDir, `esp-write-${process.pid}-${Date.now()}`);
     await writeFile(local, data);
     try {
       await this.mkdirs(path);
-      const staged = `${path}.new`;
-      // FAT has no atomic replace: the full new file is in place under a temp
-      // name before the old one goes, so a crash loses at most the name swap
-      // (the boot slot is marked unbootable while its files change).
-      await this.mtools("mcopy", ["-o", "-n", local, `::${staged}`]);
-      if (await this.exists(path)) await this.mtools("mdel", [`::${path}`]);
-      await this.mtools("mren", [`::${staged}`, `::${path}`]);
+      await this.mtools("mcopy", ["-o", "-n", local, `::${path}.new`]);
+    } catch (err) {
+      // A copy cut short (disk full) may leave a partial file behind.
+      await this.discard(path).catch(() => undefined);
+      throw err;
     } finally {
       await rm(local, { force: true });
     }
+  }
+
+  async commit(path: string): Promise<void> {
+    if (await this.exists(path)) await this.mtools("mdel", [`::${path}`]);
+    await this.mtools("mren", [`::${path}.new`, `::${path}`]);
+  }
+
+  async discard(path: string): Promise<void> {
+    if (await this.exists(`${path}.new`)) await this.mtools("mdel", [`::${path}.new`]);
   }
 
   /** Overwrite a file in place (grubenv: fixed size, like GRUB's own save_env). */

@@ -9,7 +9,7 @@ import { copyFile, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { makeGuid } from "../disk/layout.ts";
-import { InputError } from "../errors.ts";
+import { InputError, SlipwayError } from "../errors.ts";
 import { ESP_GRUB_DIR, espSlotDir } from "./grubcfg.ts";
 import { encodeGrubEnv } from "./grubenv.ts";
 import { type BootState, bootStateToEnv, type SlotName } from "./slots.ts";
@@ -155,4 +155,55 @@ export async function mtoolsGet(image: string, path: string): Promise<Buffer> {
       },
     );
   });
+}
+
+/** Free space of a FAT file system and its allocation unit. */
+export interface FatSpace {
+  freeBytes: number;
+  clusterBytes: number;
+}
+
+/** Read a FAT image's (or `disk@@offset`'s) free space with mtools: no mount needed. */
+export async function fatSpace(image: string): Promise<FatSpace> {
+  const info = await runTool("minfo", ["-i", image, "::"], { where: image, env: MTOOLS_ENV });
+  // mdir's summary counts the free clusters (thousands separated by spaces).
+  const listing = await runTool("mdir", ["-i", image, "::/"], { where: image, env: MTOOLS_ENV });
+  const sector = /sector size: (\d+) bytes/.exec(info)?.[1];
+  const cluster = /cluster size: (\d+) sectors/.exec(info)?.[1];
+  const free = /([\d ]+) bytes free/.exec(listing)?.[1];
+  if (!sector || !cluster || free === undefined)
+    throw new SlipwayError("cannot tell the free space: minfo/mdir output not understood", {
+      where: image,
+    });
+  return {
+    freeBytes: Number(free.replace(/ /g, "")),
+    clusterBytes: Number(sector) * Number(cluster),
+  };
+}
+
+/**
+ * The space new files take on a file system: whole clusters, plus one per
+ * file for a directory that has to grow.
+ */
+export function spaceNeeded(sizes: number[], clusterBytes: number): number {
+  return sizes.reduce((sum, n) => sum + (Math.ceil(n / clusterBytes) + 1) * clusterBytes, 0);
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Refuse before writing anything when `needBytes` do not fit, with a message
+ * that says what, how much and where.
+ */
+export function assertEspFits(
+  what: string,
+  needBytes: number,
+  freeBytes: number,
+  where: string,
+): void {
+  if (needBytes <= freeBytes) return;
+  throw new SlipwayError(
+    `ESP full: ${what} need ${(needBytes / MiB).toFixed(1)} MiB, ` +
+      `${(freeBytes / MiB).toFixed(1)} MiB free on ${where}`,
+  );
 }
