@@ -1,15 +1,18 @@
 /** Filesystem images and the ESP, checked by the tools that own the formats. */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { buildEsp, mtoolsGet } from "../../src/boot/esp.ts";
+import { buildEsp, fatSpace, mtoolsGet, mtoolsPut } from "../../src/boot/esp.ts";
 import { parseGrubEnv } from "../../src/boot/grubenv.ts";
+import { espImageSpec, installSlotIntoDisk } from "../../src/boot/image-slots.ts";
 import { bootStateFromEnv, initialBootState } from "../../src/boot/slots.ts";
 import { runTool } from "../../src/boot/tool.ts";
 import { buildUsrImage, checkErofs, verifyUsrImage } from "../../src/boot/usr-image.ts";
 import { buildExt4Image, checkExt4 } from "../../src/disk/ext4.ts";
+import { createGpt, writeGpt } from "../../src/disk/gpt.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slipway-images-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,4 +113,80 @@ test("ESP: FAT32 with BOOTX64.EFI, grub.cfg, initial grubenv and slot files", as
   assert.equal(env.length, 1024);
   assert.deepEqual(bootStateFromEnv(parseGrubEnv(env)), initialBootState());
   assert.match(await runTool("minfo", ["-i", out, "::"]), /serial number: 1234ABCD/i);
+});
+
+test("installing a slot whose kernel + initrd do not fit on the ESP changes nothing on the disk", async () => {
+  // A 16 MiB disk: a 4 MiB FAT ESP at 1 MiB holding slot A's pair, a 4 MiB USR-B after it.
+  const MiB = 1024 * 1024;
+  const disk = join(dir, "slots.img");
+  writeFileSync(disk, "");
+  truncateSync(disk, 16 * MiB);
+  const table = createGpt(disk);
+  table.partitions.push(
+    {
+      number: 1,
+      label: "EFI-SYSTEM",
+      typeGuid: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+      uniqueGuid: "0e5f0e5f-0000-4000-8000-000000000001",
+      firstLba: 2048n,
+      lastLba: 10239n,
+      attributes: 0n,
+    },
+    {
+      number: 4,
+      label: "USR-B",
+      typeGuid: "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6",
+      uniqueGuid: "0e5f0e5f-0000-4000-8000-000000000004",
+      firstLba: 10240n,
+      lastLba: 18431n,
+      attributes: 0n,
+    },
+  );
+  writeGpt(disk, table);
+  const fat = join(dir, "small-esp.img");
+  await runTool("mkfs.fat", ["-C", fat, String(4 * 1024)]);
+  await runTool("dd", [
+    `if=${fat}`,
+    `of=${disk}`,
+    "bs=1M",
+    "seek=1",
+    "conv=notrunc",
+    "status=none",
+  ]);
+  const esp = espImageSpec(disk);
+  const file = (name: string, bytes: number) => {
+    const p = join(dir, name);
+    writeFileSync(p, randomBytes(bytes));
+    return p;
+  };
+  await mtoolsPut(
+    esp,
+    [],
+    [
+      [file("a-kernel", MiB), "/slipway/usr-a/vmlinuz"],
+      [file("a-initrd", MiB), "/slipway/usr-a/initrd"],
+    ],
+  );
+  const { freeBytes } = await fatSpace(esp);
+  const before = readFileSync(disk);
+  const usr = file("b-usr", 2 * MiB);
+
+  await assert.rejects(
+    installSlotIntoDisk({
+      disk,
+      slot: "B",
+      usrImage: usr,
+      kernel: file("b-kernel", Math.floor(freeBytes / 2)),
+      initrd: file("b-initrd", Math.floor(freeBytes / 2) + 64 * 1024),
+    }),
+    new RegExp(
+      `ESP full: USR-B's kernel and initrd need \\d+\\.\\d MiB, ${(freeBytes / MiB).toFixed(1)} MiB free on .*slots\\.img@@1048576$`,
+    ),
+  );
+  assert.ok(readFileSync(disk).equals(before), "the disk is byte for byte as it was");
+
+  const kernel = file("b-kernel-small", MiB / 2);
+  await installSlotIntoDisk({ disk, slot: "B", usrImage: usr, kernel, initrd: kernel });
+  assert.deepEqual(await mtoolsGet(esp, "/slipway/usr-b/initrd"), readFileSync(kernel));
+  assert.deepEqual(readFileSync(disk).subarray(5 * MiB, 7 * MiB), readFileSync(usr));
 });
