@@ -3,16 +3,24 @@
  * real file systems: a small FAT image edited with mtools, and a directory.
  * A pair that does not fit is refused up front, naming the ESP, with the old
  * pair intact and no temp files left; a pair that fits replaces the old one.
+ * Through the agent: an update onto a full ESP fails and is reported, the
+ * booted slot stays the next boot.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { DirEsp, FatEsp } from "../../src/agent/esp.ts";
 import { fatSpace } from "../../src/boot/esp.ts";
+import { selectBootSlot } from "../../src/boot/slots.ts";
+import { ErrorCode } from "../../src/omaha/index.ts";
+import { installKey, makeAgent, until } from "./helpers.ts";
+import { makeHost } from "./host-fixture.ts";
+import { startOmaha } from "./omaha-fixture.ts";
+import { makeRelease } from "./payloads.ts";
 
 const work = mkdtempSync(join(process.env.SLIPWAY_TMP ?? tmpdir(), "slipway-esp-test-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -96,4 +104,48 @@ test("a directory ESP replaces a kernel + initrd together, leaving no temp files
   await esp.writeFiles(next, "USR-B's kernel and initrd");
   for (const [path, data] of next) assert.deepEqual(readFileSync(join(dir, path)), data);
   assert.deepEqual(readdirSync(join(dir, SLOT_DIR)).sort(), ["initrd", "vmlinuz"]);
+});
+
+test("an update onto a full ESP fails with ESP full, is reported, and the booted slot stays next", async () => {
+  const host = makeHost({ espKind: "fat" });
+  const omaha = await startOmaha();
+  try {
+    installKey(host);
+    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=reboot"]);
+    // Leave less room than the new kernel + initrd need (a cluster each, plus directory room).
+    const espImage = join(host.root, "dev/disk/by-partlabel/EFI-SYSTEM");
+    const { freeBytes, clusterBytes } = await fatSpace(espImage);
+    const filler = join(work, "filler");
+    writeFileSync(filler, Buffer.alloc(freeBytes - 2 * clusterBytes));
+    execFileSync("mcopy", ["-i", espImage, filler, "::/filler"], {
+      env: { ...process.env, MTOOLS_SKIP_CHECK: "1" },
+    });
+    omaha.offer(
+      "1.1.0",
+      (await makeRelease("1.1.0", { base: readFileSync(host.slotPath("A")) })).payload,
+    );
+    const before = omaha.events.length;
+    const h = makeAgent(host);
+    await h.agent.start({ checkNow: true });
+    await h.clock.advance(0);
+    await until(() => h.agent.status().lastError !== undefined, "the failed install");
+    assert.match(
+      h.agent.status().lastError ?? "",
+      /ESP full: USR-B's kernel and initrd need \d+\.\d MiB, \d+\.\d MiB free on ESP FAT /,
+    );
+    await until(() => omaha.events.length >= before + 3, "the error report");
+    const last = omaha.events.at(-1)!;
+    assert.deepEqual(
+      { type: last.type, result: last.result, code: last.errorCode },
+      { type: 3, result: 0, code: ErrorCode.DownloadWriteError },
+    );
+    assert.equal(h.reboots, 0);
+    assert.equal(selectBootSlot(host.bootState()), "A");
+    assert.equal(host.readEsp("/slipway/usr-b/vmlinuz"), undefined);
+    assert.equal(host.readEsp("/slipway/usr-b/initrd"), undefined);
+    h.agent.stop();
+  } finally {
+    await omaha.stop();
+    host.cleanup();
+  }
 });
