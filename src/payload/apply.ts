@@ -7,7 +7,7 @@
  * Runs on Node 20 (the image's nodejs): only node:zlib brotli, node:crypto
  * and node:fs — no Node 22+ APIs.
  */
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import { constants as fsc, readSync, write } from "node:fs";
 import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -70,6 +70,26 @@ export interface ApplyResult {
 }
 
 const MiB = 1 << 20;
+
+/**
+ * The source is not the image the delta was made from (or is damaged): the
+ * payload itself may be fine, and the full plan would work. The agent asks
+ * for a full payload on its next check after this error.
+ */
+export class WrongSourceError extends InputError {
+  constructor(message: string, opts: { where?: string } = {}) {
+    super(message, opts);
+    this.name = "WrongSourceError";
+  }
+}
+
+/**
+ * SHA-256 (hex) on the libuv pool (WebCrypto's digest is an async job), so
+ * the main thread goes on decoding; Node 20 has it too.
+ */
+async function sha256Off(data: Buffer): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest("SHA-256", data)).toString("hex");
+}
 
 /** Exactly `len` bytes at `pos` into buf[at…], synchronously (small source pieces: no pool hop). */
 function preadFull(fd: number, buf: Buffer, at: number, len: number, pos: number): boolean {
@@ -185,7 +205,7 @@ async function choosePlan(
   }
   if (full) return { plan: full, sourceNote: "source matches no delta; using the full plan" };
   const want = deltas.map((p) => `${p.source!.sha256.slice(0, 16)}…`).join(", ");
-  throw new InputError(
+  throw new WrongSourceError(
     `payload is a delta from ${want}, but the source ${opts.source} is ${
       seen.length ? `${seen[0]!.slice(0, 16)}…` : "smaller than the base image"
     } (wrong source version)`,
@@ -353,7 +373,7 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
         for (const s of w.segments) {
           if (s.kind === "C" || s.kind === "D") {
             if (c >= resumeAt && !preadFull(source!.fd, chunkBuf, at, s.len, s.src))
-              throw new InputError("source is shorter than the delta's base image", {
+              throw new WrongSourceError("source is shorter than the delta's base image", {
                 where: opts.source,
               });
           }
@@ -375,23 +395,33 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
           at += s.len;
         }
         if (c < resumeAt) continue;
-        // A chunk without a hash is a whole copy of the checked source.
-        const got =
-          w.sha256 && createHash("sha256").update(chunkBuf.subarray(0, clen)).digest("hex");
-        if (got !== w.sha256) {
+        // A chunk without a hash is a whole copy of the checked source. The
+        // hash runs on the libuv pool while the next chunk is decoded here;
+        // a chunk is written only after its hash matched.
+        const expected = w.sha256;
+        const mismatch = () => {
           if (w.usesSource && w.streamBytes === 0)
-            throw new InputError(
+            return new WrongSourceError(
               `chunk ${c} does not match: the source is not the delta's base image (or is damaged)`,
               { where: opts.source },
             );
-          throw new InputError(
-            `chunk ${c} does not match its hash: the payload is corrupt${
-              w.usesSource ? " or the source is not the delta's base image" : ""
-            }`,
-            { where },
-          );
-        }
-        inFlight[turn] = writeFull(target, chunkBuf, clen, c * manifest.chunkSize).then(
+          const message = `chunk ${c} does not match its hash: the payload is corrupt${
+            w.usesSource ? " or the source is not the delta's base image" : ""
+          }`;
+          // A source taken on trust (hash given, not checked) is the likelier culprit.
+          if (w.usesSource && opts.sourceSha256 !== undefined)
+            return new WrongSourceError(message, { where });
+          return new InputError(message, { where });
+        };
+        const pos = c * manifest.chunkSize;
+        inFlight[turn] = (
+          expected
+            ? sha256Off(chunkBuf.subarray(0, clen)).then((got) => {
+                if (got !== expected) throw mismatch();
+                return writeFull(target, chunkBuf, clen, pos);
+              })
+            : writeFull(target, chunkBuf, clen, pos)
+        ).then(
           () => undefined,
           (err: unknown) => err ?? new Error("write failed"),
         );
@@ -426,6 +456,13 @@ async function applyWith(reader: PayloadReader, opts: ApplyOptions): Promise<App
     await source?.close();
   }
   removeJournal(journalPath);
+  // With the source hash taken on trust, chunks copied whole from the source
+  // were not checked one by one: a wrong source shows up only here.
+  if (sha !== manifest.target.sha256 && plan.source && opts.sourceSha256 !== undefined)
+    throw new WrongSourceError(
+      "target does not verify after a delta whose source hash was given, not checked: the source is probably not the delta's base image; apply again without the source hash or use the full payload",
+      { where: opts.source },
+    );
   if (sha !== manifest.target.sha256)
     throw new SlipwayError(
       "target does not verify after apply (its SHA-256 differs from the manifest); apply again without --resume",

@@ -12,7 +12,7 @@
  * bundles with esbuild; create and delta are build-host only.
  */
 export type { ApplyOptions, ApplyProgress, ApplyResult } from "./apply.ts";
-export { applyPayload } from "./apply.ts";
+export { applyPayload, WrongSourceError } from "./apply.ts";
 export type { CreateOptions, CreateResult } from "./create.ts";
 export { createPayload } from "./create.ts";
 export type { Manifest } from "./format.ts";
