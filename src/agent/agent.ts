@@ -29,7 +29,7 @@ import { type EspStore, openEsp } from "./esp.ts";
 import { checkHealth, type SystemStateProbe } from "./health.ts";
 import type { HostLayout } from "./layout.ts";
 import { OmahaClient, OmahaServerError } from "./omaha-client.ts";
-import type { PayloadEngine } from "./payload-port.ts";
+import { type PayloadEngine, PayloadSourceError } from "./payload-port.ts";
 import { lockForStrategy, RebootTask } from "./reboot.ts";
 import { CheckSchedule, type ScheduleOptions } from "./schedule.ts";
 import { type AgentEvent, type AgentState, type TransitionRecord, transition } from "./state.ts";
@@ -361,7 +361,9 @@ export class Agent {
     try {
       await this.releaseLockIfHeld();
       await this.flushOutbox();
-      const uc = await this.omaha.updateCheck(source);
+      const uc = await this.omaha.updateCheck(source, {
+        deltaOkay: !this.persisted.fullPayloadNext,
+      });
       const m = uc.manifest;
       const offered = uc.status === "ok" && m ? m.version : undefined;
       if (
@@ -416,7 +418,17 @@ export class Agent {
       this.fire("verified");
 
       errorCode = ErrorCode.DownloadWriteError;
-      await this.install(payload, offered);
+      try {
+        await this.install(payload, offered);
+      } catch (err) {
+        if (err instanceof PayloadSourceError) {
+          // The server grants one full retry to a host that asks without delta_okay.
+          this.persisted.fullPayloadNext = true;
+          delete this.persisted.slotSha256[this.booted];
+          this.save();
+        }
+        throw err;
+      }
       await rm(payload, { force: true });
       this.fire("finalized", `${offered} staged in ${SLOT_LABEL[otherSlot(this.booted)]}`);
       await this.report({ type: EventType.UpdateComplete, result: EventResult.Success });
@@ -442,11 +454,15 @@ export class Agent {
     // First make sure a half-written slot can never be booted.
     const unbootable = markBad(before, target);
     await this.boot.write(unbootable);
+    delete this.persisted.slotSha256[target];
+    this.save();
     this.info.progress = undefined;
+    const sourceSha256 = this.persisted.slotSha256[this.booted];
     const staged = await this.d.payload.apply({
       payload,
       publicKey: this.d.config.publicKey,
       source: this.d.layout.slots[this.booted],
+      ...(sourceSha256 ? { sourceSha256 } : {}),
       target: this.d.layout.slots[target],
       onProgress: (done, total) => {
         this.info.progress = { done, total };
@@ -463,6 +479,8 @@ export class Agent {
       const cfg = staged.verity ? { partuuid, verity: staged.verity } : { partuuid };
       await this.esp.write(`${dir}/slot.cfg`, Buffer.from(slotConfig(cfg)));
     }
+    if (staged.sha256) this.persisted.slotSha256[target] = staged.sha256;
+    this.persisted.fullPayloadNext = false;
     this.persisted.pending = {
       version,
       previousVersion: this.version,

@@ -102,8 +102,15 @@ export class OmahaClient {
     this.id.version = version;
   }
 
-  async updateCheck(installSource: "scheduler" | "ondemandupdate"): Promise<ResponseUpdateCheck> {
-    const app = await this.post({ installSource }, { ping: { active: 1 }, updateCheck: {} });
+  /** `deltaOkay: false` asks for the full payload (after a delta did not fit this host). */
+  async updateCheck(
+    installSource: "scheduler" | "ondemandupdate",
+    opts: { deltaOkay?: boolean } = {},
+  ): Promise<ResponseUpdateCheck> {
+    const app = await this.post(
+      { installSource },
+      { ping: { active: 1 }, updateCheck: {}, deltaOkay: opts.deltaOkay ?? true },
+    );
     const uc = app.updateCheck;
     if (!uc) throw new OmahaServerError("response has no <updatecheck>", this.id.server);
     if (uc.status !== "ok" && uc.status !== "noupdate") {

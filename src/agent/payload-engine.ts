@@ -5,9 +5,9 @@
  * stopped instead of starting over.
  */
 import { basename, join } from "node:path";
-import { applyPayload } from "../payload/apply.ts";
+import { applyPayload, WrongSourceError } from "../payload/apply.ts";
 import { verifyPayload } from "../payload/verify.ts";
-import { type PayloadEngine, PayloadVerifyError } from "./payload-port.ts";
+import { type PayloadEngine, PayloadSourceError, PayloadVerifyError } from "./payload-port.ts";
 
 export function payloadLibraryEngine(opts: { journalDir: string }): PayloadEngine {
   return {
@@ -19,18 +19,26 @@ export function payloadLibraryEngine(opts: { journalDir: string }): PayloadEngin
       }
     },
     async apply(req) {
-      const r = await applyPayload({
-        payload: req.payload,
-        target: req.target,
-        source: req.source,
-        trustedKeys: [req.publicKey],
-        resume: true,
-        journalPath: join(opts.journalDir, `${basename(req.target)}.journal`),
-        onProgress: (p) => {
-          if (p.phase === "write") req.onProgress?.(p.done, p.total);
-        },
-      });
+      let r: Awaited<ReturnType<typeof applyPayload>>;
+      try {
+        r = await applyPayload({
+          payload: req.payload,
+          target: req.target,
+          source: req.source,
+          ...(req.sourceSha256 ? { sourceSha256: req.sourceSha256 } : {}),
+          trustedKeys: [req.publicKey],
+          resume: true,
+          journalPath: join(opts.journalDir, `${basename(req.target)}.journal`),
+          onProgress: (p) => {
+            if (p.phase === "write") req.onProgress?.(p.done, p.total);
+          },
+        });
+      } catch (err) {
+        if (err instanceof WrongSourceError) throw new PayloadSourceError(err.message);
+        throw err;
+      }
       return {
+        sha256: r.sha256,
         version: r.version,
         kernel: r.kernel,
         initrd: r.initrd,

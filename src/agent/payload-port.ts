@@ -10,6 +10,8 @@ export interface StagedSlot {
   kernel?: Uint8Array;
   initrd?: Uint8Array;
   verity?: { rootHash: string; hashOffset: bigint | number };
+  /** SHA-256 of the slot as written and read back (the next delta's source hash). */
+  sha256?: string;
 }
 
 export interface ApplyRequest {
@@ -19,6 +21,11 @@ export interface ApplyRequest {
   source: string;
   /** Passive slot device: written. */
   target: string;
+  /**
+   * SHA-256 of the active slot when the agent knows it (it wrote and verified
+   * that slot): a delta then skips hashing the source first.
+   */
+  sourceSha256?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -26,6 +33,14 @@ export interface PayloadEngine {
   /** Throws when the signature or metadata does not check out. */
   verify(payload: string, publicKey: string): Promise<void>;
   apply(req: ApplyRequest): Promise<StagedSlot>;
+}
+
+/** A delta that does not fit the active slot (wrong source version): a full payload would. */
+export class PayloadSourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PayloadSourceError";
+  }
 }
 
 export class PayloadVerifyError extends Error {

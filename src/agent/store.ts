@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import type { SlotName } from "../boot/slots.ts";
+import { SLOTS, type SlotName } from "../boot/slots.ts";
 import { InputError } from "../errors.ts";
 import type { RequestEvent } from "../omaha/index.ts";
 
@@ -34,10 +34,27 @@ export interface PersistedState {
   lockHeld: boolean;
   /** Events the server has not acknowledged yet, sent before the next check. */
   outbox: RequestEvent[];
+  /**
+   * SHA-256 of each slot as the agent last wrote and verified it; dropped
+   * before the slot is written again. Passed as a delta's source hash.
+   */
+  slotSha256: Partial<Record<SlotName, string>>;
+  /**
+   * A delta did not fit the active slot: the next check says delta_okay=false
+   * (the server then grants one try with the full payload). Cleared by an install.
+   */
+  fullPayloadNext: boolean;
 }
 
 export function emptyState(): PersistedState {
-  return { pending: undefined, failedVersions: [], lockHeld: false, outbox: [] };
+  return {
+    pending: undefined,
+    failedVersions: [],
+    lockHeld: false,
+    outbox: [],
+    slotSha256: {},
+    fullPayloadNext: false,
+  };
 }
 
 export function loadState(path: string): PersistedState {
@@ -55,12 +72,24 @@ export function loadState(path: string): PersistedState {
       failedVersions: Array.isArray(raw.failedVersions) ? raw.failedVersions : [],
       lockHeld: raw.lockHeld === true,
       outbox: Array.isArray(raw.outbox) ? raw.outbox : [],
+      slotSha256: slotHashes(raw.slotSha256),
+      fullPayloadNext: raw.fullPayloadNext === true,
     };
   } catch (err) {
     throw new InputError(`agent state is not valid JSON: ${(err as Error).message}`, {
       where: path,
     });
   }
+}
+
+function slotHashes(raw: unknown): Partial<Record<SlotName, string>> {
+  const out: Partial<Record<SlotName, string>> = {};
+  if (typeof raw !== "object" || raw === null) return out;
+  for (const slot of SLOTS) {
+    const v = (raw as Record<string, unknown>)[slot];
+    if (typeof v === "string" && /^[0-9a-f]{64}$/.test(v)) out[slot] = v;
+  }
+  return out;
 }
 
 export function saveState(path: string, state: PersistedState): void {

@@ -13,6 +13,8 @@ export interface OmahaFixture {
   url: string;
   events: (RequestEvent & { version: string | undefined })[];
   checks: number;
+  /** delta_okay of each update check, in order. */
+  deltaOkay: (boolean | undefined)[];
   /** Answer the next N Omaha requests with HTTP 503. */
   failNext: number;
   /** Cut the next payload download after this many bytes. */
@@ -28,6 +30,7 @@ export async function startOmaha(): Promise<OmahaFixture> {
     url: "",
     events: [],
     checks: 0,
+    deltaOkay: [],
     failNext: 0,
     truncateNextDownloadAt: undefined,
     rangeRequests: [],
@@ -71,6 +74,7 @@ export async function startOmaha(): Promise<OmahaFixture> {
       let updateCheck: Parameters<typeof encodeResponse>[0]["apps"][number]["updateCheck"];
       if (app.updateCheck) {
         fx.checks++;
+        fx.deltaOkay.push(app.deltaOkay);
         if (offered && compareVersions(offered.version, app.version ?? "0") > 0) {
           const sha = createHash("sha256").update(offered.payload).digest("base64");
           updateCheck = {
