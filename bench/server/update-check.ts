@@ -12,9 +12,9 @@
  * order) in the steady state (the host is on the channel's version), so each check reads its
  * instance row and has its last-check time written.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { loadavg } from "node:os";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     /** Write a V8 CPU profile of each measured server process into this directory. */
     profile: { type: "string" },
     json: { type: "boolean", default: false },
+    /** "auto": servers (and PostgreSQL) on CPU 0, this load generator on CPU 1; "off": unpinned. */
+    pin: { type: "string", default: "auto" },
   },
 });
 const INSTANCES = args.smoke ? 500 : Number(args.instances);
@@ -51,6 +53,27 @@ const APP = "bench-app";
 const VERSION = "2.0.0";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+// The no-op and the real server get the same share of the machine: one core each (the server's
+// worker thread and PostgreSQL's processes included), the load generator the other one. Without
+// this the faster side's ratio partly measured how much of the box the generator could take.
+const PIN = args.pin !== "off" && availableParallelism() >= 2 && existsSync("/usr/bin/taskset");
+const SERVER_CPU = "0";
+const GENERATOR_CPU = "1";
+const pinTo = (cpu: string, pid: number) =>
+  execFileSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { stdio: "ignore" });
+/** Pin a process and its current children (PostgreSQL's postmaster and its workers). */
+function pinTree(cpu: string, pid: number): void {
+  pinTo(cpu, pid);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]!.split(" ")[1];
+      if (Number(ppid) === pid) pinTo(cpu, Number(entry));
+    } catch {} // gone meanwhile
+  }
+}
+if (PIN) pinTo(GENERATOR_CPU, process.pid);
 
 async function waitHealthy(url: string, p: ChildProcess, err: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;
@@ -83,7 +106,13 @@ async function spawnServer(
   port: number,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Served> {
-  const p = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], env });
+  // taskset execs the command: the pid stays the server's (for its CPU time).
+  const p = PIN
+    ? spawn("taskset", ["-c", SERVER_CPU, cmd, ...argv], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env,
+      })
+    : spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], env });
   let err = "";
   p.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
@@ -255,6 +284,7 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 async function benchBackend(backend: "sqlite" | "postgres"): Promise<Row> {
   const dir = mkdtempSync("/var/tmp/server-bench-");
   const pg = backend === "postgres" ? await startPostgres() : undefined;
+  if (pg && PIN) pinTree(SERVER_CPU, pg.pid);
   try {
     const database = pg ? await createDatabase(pg.url, "bench") : join(dir, "data", "slipway.db");
     const port = await freePort();
@@ -355,11 +385,14 @@ if (args.json) {
     seconds: SECONDS,
     connections: CONNECTIONS,
     rounds: ROUNDS,
+    pinning: PIN
+      ? `server process (and PostgreSQL) on CPU ${SERVER_CPU}, load generator on CPU ${GENERATOR_CPU}, for the no-op and the server alike`
+      : "none",
   };
   process.stdout.write(`${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
 } else {
   process.stdout.write(
-    `update checks, ${INSTANCES} instances, ${SECONDS}s per run, ${CONNECTIONS} connections\n`,
+    `update checks, ${INSTANCES} instances, ${SECONDS}s per run, ${CONNECTIONS} connections, ${PIN ? `servers on CPU ${SERVER_CPU}, generator on CPU ${GENERATOR_CPU}` : "unpinned"}\n`,
   );
   for (const r of rows) {
     process.stdout.write(

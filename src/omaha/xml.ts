@@ -29,6 +29,9 @@ export interface XmlElement {
 
 const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
 const SPACE = /[ \t\r\n]*/y;
+const ATTR_WHITESPACE = /[\t\n\r]/;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 /** Parse `text` into its root element; throws OmahaDecodeError for anything not well-formed. */
 export function parseXml(text: string): XmlElement {
@@ -74,29 +77,39 @@ export function parseXml(text: string): XmlElement {
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let elements = 0;
+  let nextAmp = -1;
   while (pos < text.length) {
     if (text.charCodeAt(pos) !== 0x3c /* < */) {
       const next = text.indexOf("<", pos);
       const end = next < 0 ? text.length : next;
-      const chunk = text.slice(pos, end);
+      // Mostly the indentation between elements: checked in place, sliced only when needed.
+      // The next '&' is searched once per '&', not per chunk: a scan per chunk would make a
+      // body of many small chunks quadratic.
+      if (nextAmp < pos) {
+        const i = text.indexOf("&", pos);
+        nextAmp = i < 0 ? text.length : i;
+      }
       if (stack.length === 0) {
-        if (chunk.trim() !== "") fail("text outside the root element");
-      } else if (chunk.includes("&")) {
-        unescapeXml(chunk, Number.POSITIVE_INFINITY);
+        if (text.slice(pos, end).trim() !== "") fail("text outside the root element");
+      } else if (nextAmp < end) {
+        unescapeXml(text.slice(pos, end), Number.POSITIVE_INFINITY);
       }
       pos = end;
       continue;
     }
-    if (text.startsWith("<!--", pos)) {
-      skipUntil("-->", "comment");
-      continue;
+    const second = text.charCodeAt(pos + 1);
+    if (second === 0x21 /* ! */) {
+      if (text.startsWith("<!--", pos)) {
+        skipUntil("-->", "comment");
+        continue;
+      }
+      fail("DTDs, entity declarations and CDATA are not accepted");
     }
-    if (text.startsWith("<?", pos)) {
+    if (second === 0x3f /* ? */) {
       skipUntil("?>", "processing instruction");
       continue;
     }
-    if (text.startsWith("<!", pos)) fail("DTDs, entity declarations and CDATA are not accepted");
-    if (text.startsWith("</", pos)) {
+    if (second === 0x2f /* / */) {
       pos += 2;
       const name = readName();
       skipSpace();
@@ -114,33 +127,44 @@ export function parseXml(text: string): XmlElement {
     let selfClosing = false;
     for (;;) {
       const before = pos;
-      skipSpace();
-      const c = text[pos];
-      if (c === ">") {
+      // A single space between attributes is the common case: no regex call for it.
+      if (text.charCodeAt(pos) === 0x20 && !isSpace(text.charCodeAt(pos + 1))) pos++;
+      else skipSpace();
+      const c = text.charCodeAt(pos);
+      if (c === 0x3e /* > */) {
         pos++;
         break;
       }
-      if (c === "/" && text[pos + 1] === ">") {
+      if (c === 0x2f /* / */ && text.charCodeAt(pos + 1) === 0x3e) {
         pos += 2;
         selfClosing = true;
         break;
       }
       if (pos === before) fail(`expected whitespace, '>' or '/>' in <${el.name}>`);
       const name = readName();
-      skipSpace();
-      if (text[pos] !== "=") fail(`attribute ${name} without a value`);
-      pos++;
-      skipSpace();
-      const quote = text[pos];
-      if (quote !== '"' && quote !== "'") fail(`attribute ${name}: value not quoted`);
-      const end = text.indexOf(quote!, pos + 1);
+      if (text.charCodeAt(pos) === 0x3d /* = */) pos++;
+      else {
+        skipSpace();
+        if (text[pos] !== "=") fail(`attribute ${name} without a value`);
+        pos++;
+        skipSpace();
+      }
+      const quote = text.charCodeAt(pos);
+      if (quote !== 0x22 && quote !== 0x27) fail(`attribute ${name}: value not quoted`);
+      const end = text.indexOf(quote === 0x22 ? '"' : "'", pos + 1);
       if (end < 0) fail(`attribute ${name}: unterminated value`);
       const raw = text.slice(pos + 1, end);
       if (raw.includes("<")) fail(`attribute ${name}: '<' in value`);
       if (el.attrs.has(name)) fail(`attribute ${name} repeated`);
       // Literal tabs/newlines normalise to spaces (XML attribute-value normalisation);
       // character references to them survive.
-      el.attrs.set(name, unescapeXml(raw.replace(/[\t\n\r]/g, " "), MAX_ATTRIBUTE_LENGTH));
+      el.attrs.set(
+        name,
+        unescapeXml(
+          ATTR_WHITESPACE.test(raw) ? raw.replace(/[\t\n\r]/g, " ") : raw,
+          MAX_ATTRIBUTE_LENGTH,
+        ),
+      );
       pos = end + 1;
     }
     const parent = stack[stack.length - 1];

@@ -55,7 +55,20 @@ export class Metrics {
     this.#outcomes.inc({ outcome });
   }
 
+  /** Histogram children by route and status: the label lookup runs once per pair, not per request. */
+  readonly #latencyByRoute = new Map<string, Map<number, { observe(v: number): void }>>();
+
   observe(route: string, status: number, seconds: number): void {
-    this.#latency.observe({ route, status: String(status) }, seconds);
+    let byStatus = this.#latencyByRoute.get(route);
+    if (!byStatus) {
+      byStatus = new Map();
+      this.#latencyByRoute.set(route, byStatus);
+    }
+    let child = byStatus.get(status);
+    if (!child) {
+      child = this.#latency.labels({ route, status: String(status) });
+      byStatus.set(status, child);
+    }
+    child.observe(seconds);
   }
 }

@@ -164,16 +164,23 @@ export class OmahaService {
     if (app.updateCheck && group && channel && groupMatches(group, prev)) {
       if (nextVersion(prev.version, channel) !== null) return false;
     }
-    const key = `${app.appId}\u0000${machineId}`;
-    this.#touches.set(key, Math.max(now, this.#touches.get(key) ?? 0));
+    let byMachine = this.#touches.get(app.appId);
+    if (!byMachine) {
+      byMachine = new Map();
+      this.#touches.set(app.appId, byMachine);
+    }
+    byMachine.set(machineId, Math.max(now, byMachine.get(machineId) ?? 0));
+    this.#pendingTouches++;
     return true;
   }
 
-  readonly #touches = new Map<string, number>();
+  /** Last-check times to write: app id → machine id → time. */
+  #touches = new Map<string, Map<string, number>>();
+  #pendingTouches = 0;
   #flushing: Promise<void> | null = null;
 
   get pendingTouches(): number {
-    return this.#touches.size;
+    return this.#pendingTouches;
   }
 
   get flushing(): boolean {
@@ -183,19 +190,17 @@ export class OmahaService {
   /** Write the batched last-check times (called every TOUCH_FLUSH_MS and on shutdown). */
   flushTouches(): Promise<void> {
     if (this.#flushing) return this.#flushing;
-    if (this.#touches.size === 0) return Promise.resolve();
-    const batch = new Map(this.#touches);
-    this.#touches.clear();
-    const byApp = new Map<string, { at: number; machines: string[] }>();
-    for (const [key, at] of batch) {
-      const [appId = "", machine = ""] = key.split("\u0000");
-      const e = byApp.get(appId) ?? { at: 0, machines: [] };
-      e.at = Math.max(e.at, at);
-      e.machines.push(machine);
-      byApp.set(appId, e);
-    }
+    if (this.#pendingTouches === 0) return Promise.resolve();
+    const batch = this.#touches;
+    this.#touches = new Map();
+    this.#pendingTouches = 0;
     this.#flushing = (async () => {
-      for (const [appId, e] of byApp) await this.#o.hot.touch(appId, e.machines, e.at);
+      for (const [appId, byMachine] of batch) {
+        // One time per batch (the newest): the batch spans at most one flush interval.
+        let at = 0;
+        for (const t of byMachine.values()) if (t > at) at = t;
+        await this.#o.hot.touch(appId, [...byMachine.keys()], at);
+      }
     })().finally(() => {
       this.#flushing = null;
     });

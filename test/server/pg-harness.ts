@@ -22,6 +22,8 @@ export async function freePort(): Promise<number> {
 
 export interface Postgres {
   url: string;
+  /** The postmaster's pid (its backends are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function startPostgres(): Promise<Postgres> {
   );
   return {
     url: `postgres://slipway@127.0.0.1:${port}/slipway`,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));

@@ -1,0 +1,169 @@
+/**
+ * CPU per steady-state update check without HTTP: decode the request, run the Omaha service,
+ * encode the answer, for random known hosts, with the last-check writes and checkpoints that
+ * follow (SQLite's worker thread included: process.cpuUsage covers every thread). This is the
+ * part of a check the no-op server does not do, and CPU time is much less disturbed by other
+ * load on the machine than throughput.
+ *
+ *   node bench/server/hot-path.ts [--instances 100000] [--checks 200000] [--concurrency 32]
+ *        [--backend sqlite|postgres]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { decodeRequest, encodeRequest, encodeResponse } from "../../src/omaha/index.ts";
+import { buildApp } from "../../src/server/app.ts";
+import { openDatabase } from "../../src/server/db/connect.ts";
+import { InstanceStatus } from "../../src/server/instance-status.ts";
+import { createDatabase, startPostgres } from "../../test/server/pg-harness.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    instances: { type: "string", default: "100000" },
+    checks: { type: "string", default: "200000" },
+    concurrency: { type: "string", default: "32" },
+    backend: { type: "string", default: "sqlite" },
+  },
+});
+const INSTANCES = Number(args.instances);
+const CHECKS = Number(args.checks);
+const CONCURRENCY = Number(args.concurrency);
+const APP = "bench-app";
+const VERSION = "2.0.0";
+const machine = (i: number) => `bench-${String(i).padStart(7, "0")}`;
+
+const dir = mkdtempSync("/var/tmp/server-hotpath-");
+const pg = args.backend === "postgres" ? await startPostgres() : undefined;
+try {
+  const database = pg ? await createDatabase(pg.url, "hot") : join(dir, "slipway.db");
+  const db = await openDatabase(database);
+  const { app, omaha } = await buildApp({ db, dataDir: dir, publicUrl: "http://127.0.0.1:1" });
+  const now = Date.now();
+  await db.db
+    .insertInto("applications")
+    .values({ id: APP, name: "bench", created_at: now } as never)
+    .execute();
+  // Configuration through the admin routes would need a token; the rows are few and plain.
+  const pkgId = crypto.randomUUID();
+  await db.db
+    .insertInto("packages")
+    .values({
+      id: pkgId,
+      app_id: APP,
+      version: VERSION,
+      base_url: "https://updates.example/bench/",
+      filename: "update.payload",
+      size: 1000,
+      sha256: "0".repeat(64),
+      sha1: "",
+      created_at: now,
+    } as never)
+    .execute();
+  const channelId = crypto.randomUUID();
+  await db.db
+    .insertInto("channels")
+    .values({
+      id: channelId,
+      app_id: APP,
+      name: "stable",
+      package_id: pkgId,
+      created_at: now,
+    } as never)
+    .execute();
+  const groupId = crypto.randomUUID();
+  await db.db
+    .insertInto("groups")
+    .values({
+      id: groupId,
+      app_id: APP,
+      name: "stable",
+      track: "stable",
+      channel_id: channelId,
+      created_at: now,
+    } as never)
+    .execute();
+  for (let start = 0; start < INSTANCES; start += 1000) {
+    const rows = [];
+    for (let i = start; i < Math.min(INSTANCES, start + 1000); i++) {
+      rows.push({
+        app_id: APP,
+        machine_id: machine(i),
+        alias: "",
+        ip: "127.0.0.1",
+        oem: "qemu",
+        oem_version: "",
+        version: VERSION,
+        track: "stable",
+        group_id: groupId,
+        status: InstanceStatus.Complete,
+        boot_id: "b",
+        version_before_update: null,
+        update_version: null,
+        update_is_delta: 0 as const,
+        update_granted_at: null,
+        error_code: null,
+        last_check_at: now,
+        created_at: now,
+      });
+    }
+    await db.db.insertInto("instances").values(rows).execute();
+  }
+  const bodies = Array.from({ length: INSTANCES }, (_, i) =>
+    encodeRequest({
+      protocol: "3.0",
+      version: "update_engine-0.4.10",
+      installSource: "scheduler",
+      isMachine: true,
+      os: { platform: "Slipway", version: "trixie" },
+      apps: [
+        {
+          appId: APP,
+          version: VERSION,
+          track: "stable",
+          machineId: machine(i),
+          bootId: "b",
+          oem: "qemu",
+          ping: { active: 1 },
+          updateCheck: {},
+          events: [],
+        },
+      ],
+    }),
+  )
+    // Flat strings, as a body decoded from a socket is (a concatenated one is a rope).
+    .map((s) => Buffer.from(s).toString())
+    .sort(() => Math.random() - 0.5);
+  let next = 0;
+  let noupdate = 0;
+  const run = async (n: number) => {
+    const worker = async () => {
+      while (next < n) {
+        const body = bodies[next++ % bodies.length]!;
+        const xml = encodeResponse(await omaha.handle(decodeRequest(body), { ip: "127.0.0.1" }));
+        if (xml.includes('status="noupdate"')) noupdate++;
+        // Let timers (the last-check flush) run, as between requests of a real server.
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
+  await run(Math.min(20_000, CHECKS)); // warm-up: JIT, page cache
+  next = 0;
+  noupdate = 0;
+  const cpu0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
+  const t0 = performance.now();
+  await run(CHECKS);
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const main = process.threadCpuUsage(main0);
+  if (noupdate !== CHECKS) throw new Error(`${CHECKS - noupdate} checks did not answer noupdate`);
+  process.stdout.write(
+    `${args.backend}: ${CHECKS} checks, ${INSTANCES} instances: ${((cpu.user + cpu.system) / CHECKS) | 0} µs CPU per check (serving thread ${((main.user + main.system) / CHECKS) | 0}, other threads ${((cpu.user + cpu.system - main.user - main.system) / CHECKS) | 0}), ${Math.round((CHECKS / wall) * 1000)} checks/s in one thread\n`,
+  );
+  await app.close();
+  await db.close();
+} finally {
+  await pg?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
