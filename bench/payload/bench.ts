@@ -1,8 +1,10 @@
 /**
  * Payload benchmark: bytes a client downloads and apply speed.
  *
- * On two USR image pairs — "+pkg" (base → base + chrony) and "1 file" (one
- * config line changed), each as uncompressed and lz4hc erofs — compare our
+ * On USR image pairs — "upgrade" (one package upgraded to the version in
+ * trixie-security, pinned in upgrade-pair.json), "1 file" (one config line
+ * changed) and "+pkg" (base → base + chrony), each as uncompressed and lz4hc
+ * erofs — compare our
  * delta plan with `zstd -19 --long=31 --patch-from`, `xdelta3 -9 -S djw`,
  * `bsdiff` and our full plan; and time apply against `dd` of the same bytes
  * to the same target (both synced), with the apply's peak RSS.
@@ -11,7 +13,8 @@
  *                                          (built once into /var/tmp/payload-bench),
  *                                          table on stdout + bench/payload/results.md
  *   node bench/payload/bench.ts --smoke    small generated images, fast (CI)
- *   --pairs plus,1file --variants plain,lz4hc --peers zstd19,zstd3,xdelta3,bsdiff | --no-peers
+ *   --pairs upgrade,1file,plus --variants plain,lz4hc --peers zstd19,zstd3,xdelta3,bsdiff | --no-peers
+ *   --images-only (build the pair images and stop: to run slow peers apart)
  *   --rounds N (dd and apply side by side, best of N; default 2) narrow a run. Peer results are cached in the work dir (zstd -19 and bsdiff
  *   take many minutes per pair on 400 MB images); a missing peer shows "-".
  */
@@ -31,6 +34,7 @@ import { join } from "node:path";
 import { formatTable } from "../../src/cli/output.ts";
 import { createPayload, generateKeyPair } from "../../src/payload/index.ts";
 import { makeFixture } from "../../test/payload/fixture.ts";
+import upgradePin from "./upgrade-pair.json" with { type: "json" };
 
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
@@ -84,7 +88,7 @@ interface Pair {
   to: string;
 }
 
-function realPairs(): Pair[] {
+async function realPairs(): Promise<Pair[]> {
   if (!existsSync(`${DEV}/done`)) throw new Error(`${DEV} is missing: run with --smoke`);
   const edited = join(WORK, "usr-1file");
   if (!existsSync(edited)) {
@@ -97,28 +101,81 @@ function realPairs(): Pair[] {
     rmSync(f);
     writeFileSync(f, text);
   }
+  const names = (opt("--pairs") ?? "upgrade,1file").split(",");
   const trees: Record<string, string> = {
     base: `${DEV}/rootfs-base/usr`,
     chrony: `${DEV}/rootfs-chrony/usr`,
     "1file": edited,
   };
+  if (names.includes("upgrade")) trees.upgrade = await upgradedTree();
   const variants = (opt("--variants") ?? "plain,lz4hc").split(",");
-  const names = (opt("--pairs") ?? "plus,1file").split(",");
   const img = (tree: string, v: string) => {
     const out = join(WORK, `${tree}${v === "lz4hc" ? "-lz4hc" : ""}.erofs`);
     if (!existsSync(out)) mkfsTrixie(trees[tree]!, out, v === "lz4hc");
     return out;
   };
   const pairs: Pair[] = [];
+  const label: Record<string, string> = {
+    plus: "+pkg (chrony)",
+    "1file": "1 file",
+    upgrade: `upgrade ${upgradePin.package}`,
+  };
+  const tree: Record<string, string> = { plus: "chrony", "1file": "1file", upgrade: "upgrade" };
   for (const v of variants)
     for (const n of names)
-      pairs.push({
-        name: n === "plus" ? "+pkg (chrony)" : "1 file",
-        variant: v,
-        from: img("base", v),
-        to: img(n === "plus" ? "chrony" : "1file", v),
-      });
+      pairs.push({ name: label[n]!, variant: v, from: img("base", v), to: img(tree[n]!, v) });
   return pairs;
+}
+
+/**
+ * The dev cache's /usr with one package upgraded as dpkg would: the files
+ * of the installed version (its dpkg file list) removed, the new .deb's
+ * unpacked in their place. The .deb comes from Debian's archive, pinned by
+ * version and SHA-256 in upgrade-pair.json.
+ */
+async function upgradedTree(): Promise<string> {
+  const out = join(WORK, "usr-upgrade");
+  if (existsSync(`${out}.done`)) return out;
+  const pin = upgradePin;
+  const status = readFileSync(`${DEV}/rootfs-base/var/lib/dpkg/status`, "utf8");
+  const stanza = status.split("\n\n").find((s) => s.startsWith(`Package: ${pin.package}\n`));
+  const installed = /^Version: (.+)$/m.exec(stanza ?? "")?.[1];
+  if (installed !== pin.from)
+    throw new Error(
+      `upgrade-pair.json: the dev cache has ${pin.package} ${installed ?? "(not installed)"}, not ${pin.from}`,
+    );
+  const deb = join(WORK, pin.url.split("/").pop()!);
+  if (!existsSync(deb)) {
+    const res = await fetch(pin.url);
+    if (!res.ok) throw new Error(`${pin.url}: HTTP ${res.status}`);
+    writeFileSync(`${deb}.part`, Buffer.from(await res.arrayBuffer()));
+    const sha = createHash("sha256")
+      .update(readFileSync(`${deb}.part`))
+      .digest("hex");
+    if (sha !== pin.sha256) throw new Error(`${pin.url}: SHA-256 ${sha}, pinned ${pin.sha256}`);
+    execFileSync("mv", [`${deb}.part`, deb]);
+  }
+  rmSync(out, { recursive: true, force: true });
+  // cp -a keeps hard links (cpSync does not: the image would grow).
+  execFileSync("cp", ["-a", `${DEV}/rootfs-base/usr`, out]);
+  // Merged /usr: dpkg lists some files under /lib, /bin, /sbin.
+  const list = readFileSync(
+    `${DEV}/rootfs-base/var/lib/dpkg/info/${pin.package}:amd64.list`,
+    "utf8",
+  );
+  for (const line of list.split("\n")) {
+    const path = line.replace(/^\/(lib|lib64|bin|sbin)\//, "/usr/$1/");
+    if (!path.startsWith("/usr/")) continue;
+    const inTree = join(out, path.slice(5));
+    if (existsSync(inTree) && !statSync(inTree).isDirectory()) rmSync(inTree);
+  }
+  const staging = join(WORK, "deb-staging");
+  rmSync(staging, { recursive: true, force: true });
+  execFileSync("dpkg-deb", ["-x", deb, staging]);
+  execFileSync("cp", ["-a", `${staging}/usr/.`, `${out}/`]);
+  rmSync(staging, { recursive: true, force: true });
+  writeFileSync(`${out}.done`, "");
+  return out;
 }
 
 let cleanupFixture = () => {};
@@ -231,7 +288,11 @@ function ddSeconds(image: string, target: string): number {
   return s;
 }
 
-const pairs = smoke ? smokePairs() : realPairs();
+const pairs = smoke ? smokePairs() : await realPairs();
+if (args.includes("--images-only")) {
+  for (const p of pairs) process.stdout.write(`${p.name}, ${p.variant}: ${p.from} -> ${p.to}\n`);
+  process.exit(0);
+}
 const keys = generateKeyPair();
 const pubFile = join(WORK, "bench.pub");
 writeFileSync(pubFile, keys.publicPem);
@@ -367,7 +428,7 @@ Load average (1, 5, 15 min): ${load(loadBefore)} at start, ${load(loadAfter)} at
 `;
 process.stdout.write(text);
 if (!smoke) {
-  const md = `# Payload benchmark results\n\nGenerated by \`node bench/payload/bench.ts ${args.join(" ")}\` on ${new Date().toISOString().replace("T", " ").slice(0, 16)} UTC (2 cores, shared with other jobs). Images: erofs of the dev cache's trixie /usr (mkfs.erofs 1.8.6, -T 0, fixed -U); "+pkg" adds chrony (34 packages), "1 file" edits one line of /usr/lib/os-release.\n\n\`\`\`\n${text}\`\`\`\n`;
+  const md = `# Payload benchmark results\n\nGenerated by \`node bench/payload/bench.ts ${args.join(" ")}\` on ${new Date().toISOString().replace("T", " ").slice(0, 16)} UTC (2 cores, shared with other jobs). Images: erofs of the dev cache's trixie /usr (mkfs.erofs 1.8.6, -T 0, fixed -U); "upgrade" upgrades ${upgradePin.package} ${upgradePin.from} → ${upgradePin.to} (${upgradePin.suite}, as dpkg would: old files out, the .deb unpacked), "1 file" edits one line of /usr/lib/os-release, "+pkg" adds chrony (34 packages).\n\n\`\`\`\n${text}\`\`\`\n`;
   writeFileSync(new URL("./results.md", import.meta.url), md);
 } else {
   rmSync(WORK, { recursive: true, force: true });
