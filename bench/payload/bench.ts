@@ -32,7 +32,8 @@ import {
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatTable } from "../../src/cli/output.ts";
-import { createPayload, generateKeyPair } from "../../src/payload/index.ts";
+import { createPayload, fileReader, generateKeyPair } from "../../src/payload/index.ts";
+import { openPayload } from "../../src/payload/open.ts";
 import { makeFixture } from "../../test/payload/fixture.ts";
 import upgradePin from "./upgrade-pair.json" with { type: "json" };
 
@@ -300,6 +301,7 @@ const rounds = Number(opt("--rounds") ?? (smoke ? 1 : 2));
 const MiB = 1 << 20;
 const loadBefore = loadavg();
 const sizeRows: (string | number)[][] = [];
+const sizeLater: (() => void)[] = [];
 const speedRows: (string | number)[][] = [];
 /** Short names for --peers. */
 const peerNames: Record<string, string> = {
@@ -330,21 +332,38 @@ for (const pair of pairs) {
   })();
   const full = created.plans.find((p) => p.id === "full")!;
   const delta = created.plans.find((p) => p.source)!;
-  const peers = peersOn
-    ? peerTools.map(
-        (t) => [t, peerWanted.includes(t) ? peer(t, pair) : cachedPeer(t, pair)] as const,
-      )
-    : [];
-  const bestPeer = Math.min(...peers.map(([, r]) => r?.bytes ?? Number.POSITIVE_INFINITY));
-  sizeRows.push([
-    label,
-    delta.downloadBytes,
-    ...peers.map(([, r]) => r?.bytes ?? "-"),
-    full.downloadBytes,
-    Number.isFinite(bestPeer) ? (delta.downloadBytes / bestPeer).toFixed(2) : "-",
-    pct(delta.downloadBytes, full.downloadBytes),
-    createSeconds.toFixed(1),
-  ]);
+  // Where a delta client's bytes go: header+manifest+signatures, its plan body, its data.
+  const reader = fileReader(payload);
+  const opened = await openPayload(reader, [keys.publicPem]);
+  await reader.close?.();
+  const head = readFileSync(payload).subarray(0, 24);
+  const sections = {
+    header: 24,
+    manifest: head.readUInt32BE(12),
+    signatures: head.readUInt32BE(16),
+  };
+  const body = opened.manifest.plans.find((p) => p.id === delta.id)!.body.size;
+  const parts = `${sections.header}+${sections.manifest}+${sections.signatures} / ${body} / ${
+    delta.downloadBytes - sections.header - sections.manifest - sections.signatures - body
+  }`;
+  sizeLater.push(() => {
+    const peers = peersOn
+      ? peerTools.map(
+          (t) => [t, peerWanted.includes(t) ? peer(t, pair) : cachedPeer(t, pair)] as const,
+        )
+      : [];
+    const bestPeer = Math.min(...peers.map(([, r]) => r?.bytes ?? Number.POSITIVE_INFINITY));
+    sizeRows.push([
+      label,
+      delta.downloadBytes,
+      ...peers.map(([, r]) => r?.bytes ?? "-"),
+      full.downloadBytes,
+      Number.isFinite(bestPeer) ? (delta.downloadBytes / bestPeer).toFixed(2) : "-",
+      pct(delta.downloadBytes, full.downloadBytes),
+      createSeconds.toFixed(1),
+      parts,
+    ]);
+  });
 
   const target = join(WORK, "target.img");
   const bytes = size(pair.to);
@@ -383,6 +402,8 @@ for (const pair of pairs) {
   rmSync(payload, { force: true });
 }
 
+// Peers last: the cache may have gained results from runs made apart (--images-only).
+for (const row of sizeLater) row();
 const sizeTable = formatTable(
   [
     "pair",
@@ -392,6 +413,7 @@ const sizeTable = formatTable(
     "delta/best peer",
     "delta/full",
     "create s",
+    "delta: header+manifest+sigs / body / data",
   ],
   sizeRows,
   new Set([1, 2, 3, 4, 5, 6, 7, 8]),
