@@ -26,7 +26,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { BuildMeta } from "../../src/build/meta.ts";
-import { withFlock } from "../../test/build/fixture.ts";
+import { SHARED_CACHE_KEEP, withFlock } from "../../test/build/fixture.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SLIPWAY = join(REPO, "bin/slipway");
@@ -52,7 +52,8 @@ function run(
 ): { seconds: number; stdout: string; stderr: string } {
   const t = Date.now();
   const r = spawnSync(SLIPWAY, argv, {
-    env: { ...process.env, CI: "1", ...env },
+    // --smoke builds in the tests' shared stage cache: keep as many entries as they do.
+    env: { ...process.env, CI: "1", SLIPWAY_CACHE_KEEP: SHARED_CACHE_KEEP, ...env },
     encoding: "utf8",
     maxBuffer: 1 << 26,
   });

@@ -30,6 +30,12 @@ export const EXAMPLE = join(REPO, "examples/minimal-dev");
 export const TEST_CACHE = process.env.SLIPWAY_TEST_CACHE ?? "/var/tmp/slipway-test-cache";
 /** Stage cache shared by every test work dir. */
 export const SHARED_STAGE_CACHE = join(TEST_CACHE, "stage-cache");
+/**
+ * Entries per stage in the shared cache, for every build a test runs: the cache serves every
+ * variant (example, e2e, boot, lifecycle, …), and with the default 3 a stage the variants
+ * differ in (rootfs: five package sets) evicts itself in turn and mmdebstrap runs each time.
+ */
+export const SHARED_CACHE_KEEP = "16";
 
 export interface ExampleBuild {
   workDir: string;
@@ -53,7 +59,7 @@ export function slipway(
   const started = Date.now();
   const r = spawnSync(SLIPWAY, args, {
     cwd: opts.cwd,
-    env: { ...process.env, CI: "1", ...opts.env },
+    env: { ...process.env, CI: "1", SLIPWAY_CACHE_KEEP: SHARED_CACHE_KEEP, ...opts.env },
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
   });
