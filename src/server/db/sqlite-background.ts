@@ -4,22 +4,30 @@
  * thread both cost every request in the queue behind them: a checkpoint (copying pages into
  * the database file, with an fsync) stalled it 100–230 ms, and each last-check write dirties
  * one random 4 KiB page (~20 µs per host). PASSIVE checkpoints never block readers or writers;
- * the worker's short write transactions are serialised with the serving thread's by SQLite's
- * write lock (the serving thread starts its transactions IMMEDIATE, see sqlite-dialect.ts).
+ * the worker's write transactions (at most 2,000 hosts each) are serialised with the serving
+ * thread's by SQLite's write lock (the serving thread starts its transactions IMMEDIATE, see
+ * sqlite-dialect.ts).
  */
 import { Worker } from "node:worker_threads";
 
 // Plain script (eval worker): nothing to resolve or strip at run time.
 // Touches queue up and are written together, one transaction per writeMs: a host row's page is
 // then written to the WAL once per transaction however many of its hosts checked. A PASSIVE
-// checkpoint runs when the WAL has grown past checkpointBytes (or checkpointMs passed): it copies
-// each page once however often it changed meanwhile, where a checkpoint per second copied
-// nearly every page the touches dirtied (measured: the worker's checkpoints cost more CPU per
-// check than its writes).
+// checkpoint runs when the WAL has grown past checkpointBytes or checkpointMs passed: it copies
+// each page once however often it changed meanwhile, where a checkpoint per second copied nearly
+// every page the touches dirtied (the worker's checkpoints cost more CPU per check than its
+// writes). Not much more than 8 MiB: a read of a page still in the WAL costs a pread, a page
+// checkpointed into the file is read through the memory map.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require("node:worker_threads");
 const { DatabaseSync } = require("node:sqlite");
 const { statSync } = require("node:fs");
+// Below the serving thread on a busy CPU (Linux: setpriority on a thread id is per thread):
+// a second's writes or a checkpoint must not stretch the answers to checks meanwhile.
+try {
+  const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
+  require("node:os").setPriority(tid, 10);
+} catch {}
 const db = new DatabaseSync(workerData.path);
 db.exec("PRAGMA busy_timeout = 5000");
 db.exec("PRAGMA synchronous = NORMAL");
@@ -29,6 +37,7 @@ const touch = db.prepare(
   "UPDATE instances SET last_check_at = ? WHERE app_id = ? AND machine_id IN (SELECT value FROM json_each(?)) AND last_check_at < ?",
 );
 const report = (err) => parentPort.postMessage({ error: String((err && err.message) || err) });
+const CHUNK = 2000;
 let queued = [];
 let lastCheckpoint = Date.now();
 const walSize = () => {
@@ -50,16 +59,26 @@ const write = () => {
   if (queued.length > 0) {
     const batch = queued;
     queued = [];
+    // At most CHUNK hosts per transaction: the serving thread's own transactions wait (and
+    // block its event loop) while one of these holds the write lock.
+    let rows = 0;
+    const commit = () => {
+      if (db.isTransaction) db.exec("COMMIT");
+      rows = 0;
+    };
     try {
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        for (const m of batch) touch.run(m.at, m.appId, m.machineIds, m.at);
-        db.exec("COMMIT");
-      } catch (err) {
-        db.exec("ROLLBACK");
-        throw err;
+      for (const m of batch) {
+        for (let i = 0; i < m.machineIds.length; i += CHUNK) {
+          if (!db.isTransaction) db.exec("BEGIN IMMEDIATE");
+          const ids = m.machineIds.slice(i, i + CHUNK);
+          touch.run(m.at, m.appId, JSON.stringify(ids), m.at);
+          rows += ids.length;
+          if (rows >= CHUNK) commit();
+        }
       }
+      commit();
     } catch (err) {
+      if (db.isTransaction) db.exec("ROLLBACK");
       report(err);
     }
     for (const m of batch) parentPort.postMessage({ done: m.id });
@@ -103,7 +122,7 @@ export function startSqliteBackground(
       path,
       writeMs: opts.writeMs ?? 1000,
       checkpointMs: opts.checkpointMs ?? 30_000,
-      checkpointBytes: opts.checkpointBytes ?? 64 * 1024 * 1024,
+      checkpointBytes: opts.checkpointBytes ?? 8 * 1024 * 1024,
     },
   });
   const waiting = new Map<number, () => void>();
@@ -143,7 +162,7 @@ export function startSqliteBackground(
           type: "touch",
           id,
           appId,
-          machineIds: JSON.stringify(machineIds),
+          machineIds,
           at,
         });
       });
