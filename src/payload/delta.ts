@@ -36,18 +36,35 @@ function words(buf: Buffer): Int32Array {
   return new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
 }
 
+/** Hash of four 32-bit words (16 bytes). */
+function mix(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca6b);
+  h ^= Math.imul(c ^ Math.imul(d, 0xc2b2ae35), 0x27d4eb2f);
+  return (h ^ (h >>> 15)) | 0;
+}
+
 /** Hash of the 16 bytes (four words) starting at word index i. */
 function windowHash(w: Int32Array, i: number): number {
-  let h = Math.imul(w[i]! ^ Math.imul(w[i + 1]!, 0x9e3779b1), 0x85ebca6b);
-  h ^= Math.imul(w[i + 2]! ^ Math.imul(w[i + 3]!, 0xc2b2ae35), 0x27d4eb2f);
-  return (h ^ (h >>> 15)) | 0;
+  return mix(w[i]!, w[i + 1]!, w[i + 2]!, w[i + 3]!);
+}
+
+/** The same hash of the 16 bytes at any byte offset (little-endian words, as Int32Array on x86/arm). */
+function windowHashAt(b: Buffer, off: number): number {
+  return mix(
+    b.readInt32LE(off),
+    b.readInt32LE(off + 4),
+    b.readInt32LE(off + 8),
+    b.readInt32LE(off + 12),
+  );
 }
 
 /**
  * For blocks that matched nowhere and have no good neighbour-derived
  * candidate, vote for source offsets sharing 16-byte windows with them:
- * windows sampled every 64 bytes of each block, looked up at every 4-byte
- * aligned source offset (erofs metadata is 4-byte aligned), a bit filter
+ * windows sampled every 64 bytes of each block, each at four byte phases
+ * (o, o+1, o+2, o+3), looked up at every 4-byte aligned source offset: so
+ * any byte shift is found (erofs metadata moves by aligned amounts, but
+ * rebuilt binaries and lz4 streams shift by arbitrary bytes), a bit filter
  * keeping the lookups rare.
  */
 function anchorCandidates(src: Buffer, dst: Buffer, blocks: number[]): Map<number, number[]> {
@@ -67,13 +84,15 @@ function anchorCandidates(src: Buffer, dst: Buffer, blocks: number[]): Map<numbe
     for (let o = 0; o + 16 <= BLOCK; o += STEP) {
       const i = (base + o) >> 2;
       if (dw[i] === dw[i + 1] && dw[i] === dw[i + 2] && dw[i] === dw[i + 3]) continue;
-      const h = windowHash(dw, i);
-      const entry = want.get(h);
-      if (entry) {
-        if (entry.at.length < 8) entry.at.push(base + o);
-      } else want.set(h, { at: [base + o], seen: 0 });
-      const f = h >>> (32 - FILTER_BITS);
-      filter[f >>> 3]! |= 1 << (f & 7);
+      for (let k = 0; k < 4 && o + k + 16 <= BLOCK; k++) {
+        const h = k === 0 ? windowHash(dw, i) : windowHashAt(dst, base + o + k);
+        const entry = want.get(h);
+        if (entry) {
+          if (entry.at.length < 8) entry.at.push(base + o + k);
+        } else want.set(h, { at: [base + o + k], seen: 0 });
+        const f = h >>> (32 - FILTER_BITS);
+        filter[f >>> 3]! |= 1 << (f & 7);
+      }
     }
   }
   const votes = new Map<number, Map<number, number>>();
