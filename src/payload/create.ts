@@ -19,8 +19,10 @@ import {
   type Plan,
   type PlanBody,
   type PlanRef,
+  relativeOps,
   type Signature,
   signedMessage,
+  type WireOp,
 } from "./format.ts";
 import { type KeyInput, loadPrivateKey, signMessage } from "./keys.ts";
 
@@ -240,7 +242,11 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
   // Plan bodies last: they hold the offsets of the blobs before them.
   const refs: PlanRef[] = [];
   for (const p of plans) {
-    const body: PlanBody = { ops: p.ops, blobs: p.blobs, chunks: p.chunks };
+    const body: Omit<PlanBody, "ops"> & { ops: WireOp[] } = {
+      ops: relativeOps(p.ops),
+      blobs: p.blobs,
+      chunks: p.chunks,
+    };
     const json = Buffer.from(canonicalJson(body));
     refs.push({ id: p.id, source: p.source, body: area.add(await brotli(json, 11), json.length) });
   }
