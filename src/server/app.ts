@@ -81,6 +81,14 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     trustProxy: o.trustProxy ?? false,
     routerOptions: { ignoreTrailingSlash: true },
   });
+  // `curl -H 'content-type: application/json' -X POST …/resume` sends no body: an empty JSON
+  // body means "no fields" (Fastify's default refuses it), anything else parses as before.
+  const defaultJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    if (body === "") done(null, undefined);
+    else defaultJson(req, body as string, done);
+  });
   const metrics = new Metrics(db);
   const omaha = new OmahaService({
     db,

@@ -288,7 +288,12 @@ for (const backend of ["sqlite", "postgres"] as const) {
       assert.deepEqual(tl.body.points.at(-1)!.counts, { "1.0.0": 1, "2.0.0": 1 });
 
       assert.equal((await t.api("POST", `/api/apps/tl/groups/${groupId}/pause`)).status, 200);
-      assert.equal((await t.api("POST", `/api/apps/tl/groups/${groupId}/resume`)).status, 200);
+      // As `curl -H 'content-type: application/json' -X POST` sends it: a JSON type, no body.
+      const resume = await fetch(`${t.url}/api/apps/tl/groups/${groupId}/resume`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+      });
+      assert.equal(resume.status, 200, await resume.text());
       const all = await t.api<{ id: number }[]>("GET", "/api/activity?limit=1000");
       assert.ok(all.body.length >= 2, "pause and resume were logged");
       const oldest = all.body.at(-1)!.id;
