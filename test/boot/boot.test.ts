@@ -4,16 +4,18 @@
  *   - UEFI, dev build: USR-A read-only, ROOT grown into a 3 GiB disk, no failed units;
  *   - BIOS, prod build: the same through dm-verity (and `veritysetup verify` on its usr.img
  *     with the root hash meta.json records);
- *   - BIOS: a second build's usr.img, kernel and initrd installed into USR-B of the dev disk
+ *   - UEFI: a second build's usr.img, kernel and initrd installed into USR-B of the dev disk
  *     (src/boot/image-slots.ts, the offline twin of the agent's install), B at priority 2 with
  *     one try: boots B, the try used up;
- *   - UEFI: B corrupted and on trial again: the machine falls back to A by itself;
+ *   - BIOS: B corrupted and on trial again, the disk grown to 3 GiB: the machine falls back
+ *     to A by itself, and that boot is the dev build's BIOS acceptance boot (USR-A read-only,
+ *     ROOT grown, no failed units), so both firmwares boot the dev USR-A without a sixth boot;
  *   - GRUB: B's kernel missing from the ESP: GRUB boots A in the same boot.
  *
  * Four full boots (one with a failing attempt first) and one that stops at the kernel.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -152,7 +154,7 @@ test("BIOS: the prod build boots USR-A through dm-verity, ROOT grows; veritysetu
   assertGrown(report, disk, 3 * GiB);
 });
 
-test("BIOS: a second build written into USR-B at priority 2, tries 1 boots B (the try used up)", {
+test("UEFI: a second build written into USR-B at priority 2, tries 1 boots B (the try used up)", {
   skip,
 }, async () => {
   const { a, b } = builds;
@@ -173,7 +175,7 @@ test("BIOS: a second build written into USR-B at priority 2, tries 1 boots B (th
   );
   assert.deepEqual(attrs, { priority: 2, tries: 1, successful: 0 });
 
-  const { report } = await boot("bios-b", abDisk, "bios", { snapshot: false });
+  const { report } = await boot("uefi-b", abDisk, "uefi", { snapshot: false });
   assertHealthy(report, "b", "B", "/dev/vda4");
   // GRUB used up the try before booting; nothing marked B good.
   const state = await readBootStateFromDisk(abDisk);
@@ -181,7 +183,9 @@ test("BIOS: a second build written into USR-B at priority 2, tries 1 boots B (th
   assert.deepEqual(state.A, { priority: 1, tries: 0, successful: 1 });
 });
 
-test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, async () => {
+test("BIOS: a corrupt USR-B on trial falls back to the dev build's USR-A, which boots to multi-user, ROOT grown into a 3 GiB disk", {
+  skip,
+}, async () => {
   assert.ok(existsSync(abDisk), "the USR-B test prepares this disk");
   await writeBootStateToDisk(
     abDisk,
@@ -199,8 +203,11 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
     "status=none",
   ]);
 
-  const { report, lines } = await boot("uefi-fallback", abDisk, "uefi", {
+  // The B boot left the disk at the image's size: ROOT can only grow in this boot, on A.
+  assert.ok(statSync(abDisk).size < 3 * GiB);
+  const { report, lines } = await boot("bios-fallback", abDisk, "bios", {
     snapshot: false,
+    diskSize: BigInt(3 * GiB),
     attempts: 2,
   });
   assert.ok(
@@ -208,6 +215,9 @@ test("UEFI: a corrupt USR-B on trial falls back to USR-A by itself", { skip }, a
     "B was tried first",
   );
   assertHealthy(report, "a", "A", "/dev/vda3");
+  assert.equal(report.usrVerity, "", "dev images mount /usr without dm-verity");
+  assert.ok(lines.some((l) => l.includes("Reached target multi-user.target")));
+  assertGrown(report, abDisk, 3 * GiB);
   const state = await readBootStateFromDisk(abDisk);
   assert.equal(state.B.tries, 0);
   assert.equal(state.B.successful, 0);
