@@ -51,9 +51,6 @@ function prepareFor(version: LifecycleVersion): (workDir: string) => void {
       doc.setIn(["version"], { scheme: "semver", value: version });
       appendToList(doc, ["packages"], version === "1.0.0" ? ["cgpt"] : ["cgpt", "chrony"]);
       doc.setIn(["partitions", "usr"], "640M");
-      // The ESP holds both slots' kernel + initrd (~32 MB a pair here): the example's 64M is
-      // too small for a second pair.
-      doc.setIn(["partitions", "esp"], "128M");
       doc.setIn(["prod", "signingKey"], "update-signing.pem");
     });
     copyFileSync(SIGNING_PUB, join(dir, "update-signing.pem"));
