@@ -14,8 +14,8 @@ import { parseArgs } from "node:util";
 import { decodeRequest, encodeRequest, encodeResponse } from "../../src/omaha/index.ts";
 import { buildApp } from "../../src/server/app.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
-import { InstanceStatus } from "../../src/server/instance-status.ts";
 import { createDatabase, startPostgres } from "../../test/server/pg-harness.ts";
+import { seedInstances } from "./seed-instances.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -82,32 +82,14 @@ try {
       created_at: now,
     } as never)
     .execute();
-  for (let start = 0; start < INSTANCES; start += 1000) {
-    const rows = [];
-    for (let i = start; i < Math.min(INSTANCES, start + 1000); i++) {
-      rows.push({
-        app_id: APP,
-        machine_id: machine(i),
-        alias: "",
-        ip: "127.0.0.1",
-        oem: "qemu",
-        oem_version: "",
-        version: VERSION,
-        track: "stable",
-        group_id: groupId,
-        status: InstanceStatus.Complete,
-        boot_id: "b",
-        version_before_update: null,
-        update_version: null,
-        update_is_delta: 0 as const,
-        update_granted_at: null,
-        error_code: null,
-        last_check_at: now,
-        created_at: now,
-      });
-    }
-    await db.db.insertInto("instances").values(rows).execute();
-  }
+  await seedInstances(db.db, {
+    app: APP,
+    groupId: groupId,
+    version: VERSION,
+    count: INSTANCES,
+    machine: machine,
+    now: now,
+  });
   const bodies = Array.from({ length: INSTANCES }, (_, i) =>
     encodeRequest({
       protocol: "3.0",

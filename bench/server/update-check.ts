@@ -21,8 +21,8 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { encodeRequest } from "../../src/omaha/index.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
-import { InstanceStatus } from "../../src/server/instance-status.ts";
 import { createDatabase, freePort, startPostgres } from "../../test/server/pg-harness.ts";
+import { seedInstances } from "./seed-instances.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const node = process.execPath;
@@ -292,32 +292,14 @@ async function seed(url: string, token: string, database: string): Promise<void>
   const groupId = ((await g.json()) as { id: string }).id;
   const { db, close } = await openDatabase(database);
   const now = Date.now();
-  for (let start = 0; start < INSTANCES; start += 1000) {
-    const rows = [];
-    for (let i = start; i < Math.min(INSTANCES, start + 1000); i++) {
-      rows.push({
-        app_id: APP,
-        machine_id: `bench-${String(i).padStart(7, "0")}`,
-        alias: "",
-        ip: "127.0.0.1",
-        oem: "qemu",
-        oem_version: "",
-        version: VERSION,
-        track: "stable",
-        group_id: groupId,
-        status: InstanceStatus.Complete,
-        boot_id: "b",
-        version_before_update: null,
-        update_version: null,
-        update_is_delta: 0 as const,
-        update_granted_at: null,
-        error_code: null,
-        last_check_at: now,
-        created_at: now,
-      });
-    }
-    await db.insertInto("instances").values(rows).execute();
-  }
+  await seedInstances(db, {
+    app: APP,
+    groupId: groupId,
+    version: VERSION,
+    count: INSTANCES,
+    machine: (i) => `bench-${String(i).padStart(7, "0")}`,
+    now: now,
+  });
   await close();
 }
 

@@ -1,0 +1,44 @@
+/** The benches' fleet: steady-state hosts already complete on the channel's version. */
+import type { Kysely } from "kysely";
+import type { Database } from "../../src/server/db/schema.ts";
+import { InstanceStatus } from "../../src/server/instance-status.ts";
+
+/** Insert `count` hosts of `app` in `groupId`, on `version` and complete, 1,000 per statement. */
+export async function seedInstances(
+  db: Kysely<Database>,
+  o: {
+    app: string;
+    groupId: string;
+    version: string;
+    count: number;
+    machine: (i: number) => string;
+    now: number;
+  },
+): Promise<void> {
+  for (let start = 0; start < o.count; start += 1000) {
+    const rows = [];
+    for (let i = start; i < Math.min(o.count, start + 1000); i++) {
+      rows.push({
+        app_id: o.app,
+        machine_id: o.machine(i),
+        alias: "",
+        ip: "127.0.0.1",
+        oem: "qemu",
+        oem_version: "",
+        version: o.version,
+        track: "stable",
+        group_id: o.groupId,
+        status: InstanceStatus.Complete,
+        boot_id: "b",
+        version_before_update: null,
+        update_version: null,
+        update_is_delta: 0 as const,
+        update_granted_at: null,
+        error_code: null,
+        last_check_at: o.now,
+        created_at: o.now,
+      });
+    }
+    await db.insertInto("instances").values(rows).execute();
+  }
+}
