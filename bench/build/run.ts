@@ -144,6 +144,22 @@ try {
     imageToTree: usrImage.size / overlayMeta.usr.treeBytes,
   };
   if (!args.smoke && !args["no-boot"]) results.boot = await bootComparison(work, overlayMeta);
+  if (!args.smoke) {
+    // The example builds /usr uncompressed (fast, for CI); the default is erofs lz4hc. Its
+    // size (and the rebuild it costs: usr and later stages) from the same tree, measured last
+    // so the boots above ran the example as it is.
+    const yaml = readFileSync(config, "utf8");
+    writeFileSync(config, yaml.replace(/^( {2}compression:) none\b/m, "$1 lz4hc"));
+    const lz = run(["build", "--config", config]);
+    const lzMeta = latestMeta(work);
+    results.usrLz4hc = {
+      compression: lzMeta.usr.compression,
+      treeBytes: lzMeta.usr.treeBytes,
+      imageBytes: lzMeta.artifacts.usr!.size,
+      imageToTree: lzMeta.artifacts.usr!.size / lzMeta.usr.treeBytes,
+      rebuildSeconds: lz.seconds,
+    };
+  }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true });
 }
@@ -159,6 +175,12 @@ const lines = [
   `overlay-only rebuild  ${fmt(b.overlaySeconds as number)} s   ${fmt(b.overlayToCold as number, 2)}× cold, goal ≤ 0.2×  ${(b.overlayToCold as number) <= 0.2 ? "ok" : "MISSED"}  (rootfs reused: ${b.overlayReusedRootfs})`,
   `USR image (${u.compression})    ${mib(u.imageBytes as number)} for a ${mib(u.treeBytes as number)} /usr tree: ${fmt(u.imageToTree as number, 2)}×`,
 ];
+if (results.usrLz4hc) {
+  const z = results.usrLz4hc as Record<string, number | string>;
+  lines.push(
+    `USR image (${z.compression})   ${mib(z.imageBytes as number)} for a ${mib(z.treeBytes as number)} /usr tree: ${fmt(z.imageToTree as number, 2)}× (rebuild from the cached tree ${fmt(z.rebuildSeconds as number)} s)`,
+  );
+}
 if (results.boot) {
   lines.push(bootLine(results.boot as Record<string, unknown>));
 }
