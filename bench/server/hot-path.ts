@@ -11,11 +11,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { decodeRequest, encodeRequest, encodeResponse } from "../../src/omaha/index.ts";
+import { decodeRequest, encodeResponse } from "../../src/omaha/index.ts";
 import { buildApp } from "../../src/server/app.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
 import { createDatabase, startPostgres } from "../../test/server/pg-harness.ts";
-import { seedInstances } from "./seed-instances.ts";
+import { seedInstances, steadyCheckBody } from "./fleet.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -91,26 +91,7 @@ try {
     now: now,
   });
   const bodies = Array.from({ length: INSTANCES }, (_, i) =>
-    encodeRequest({
-      protocol: "3.0",
-      version: "update_engine-0.4.10",
-      installSource: "scheduler",
-      isMachine: true,
-      os: { platform: "Slipway", version: "trixie" },
-      apps: [
-        {
-          appId: APP,
-          version: VERSION,
-          track: "stable",
-          machineId: machine(i),
-          bootId: "b",
-          oem: "qemu",
-          ping: { active: 1 },
-          updateCheck: {},
-          events: [],
-        },
-      ],
-    }),
+    steadyCheckBody(APP, VERSION, machine(i)),
   )
     // Flat strings, as a body decoded from a socket is (a concatenated one is a rope).
     .map((s) => Buffer.from(s).toString())

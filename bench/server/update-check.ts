@@ -19,10 +19,9 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { encodeRequest } from "../../src/omaha/index.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
 import { createDatabase, freePort, startPostgres } from "../../test/server/pg-harness.ts";
-import { seedInstances } from "./seed-instances.ts";
+import { seedInstances, steadyCheckBody } from "./fleet.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const node = process.execPath;
@@ -134,26 +133,7 @@ async function spawnServer(
 }
 
 function requestFor(i: number): string {
-  return encodeRequest({
-    protocol: "3.0",
-    version: "update_engine-0.4.10",
-    installSource: "scheduler",
-    isMachine: true,
-    os: { platform: "Slipway", version: "trixie" },
-    apps: [
-      {
-        appId: APP,
-        version: VERSION,
-        track: "stable",
-        machineId: `bench-${String(i).padStart(7, "0")}`,
-        bootId: "b",
-        oem: "qemu",
-        ping: { active: 1 },
-        updateCheck: {},
-        events: [],
-      },
-    ],
-  });
+  return steadyCheckBody(APP, VERSION, `bench-${String(i).padStart(7, "0")}`);
 }
 
 // Bodies are encoded up front: encoding one per request in the load generator's own thread

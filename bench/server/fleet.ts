@@ -1,5 +1,6 @@
-/** The benches' fleet: steady-state hosts already complete on the channel's version. */
+/** The benches' fleet: steady-state hosts already complete on the channel's version, and what they send. */
 import type { Kysely } from "kysely";
+import { encodeRequest } from "../../src/omaha/index.ts";
 import type { Database } from "../../src/server/db/schema.ts";
 import { InstanceStatus } from "../../src/server/instance-status.ts";
 
@@ -41,4 +42,28 @@ export async function seedInstances(
     }
     await db.insertInto("instances").values(rows).execute();
   }
+}
+
+/** The Omaha body a steady-state host sends: an update check and a ping, no events. */
+export function steadyCheckBody(app: string, version: string, machineId: string): string {
+  return encodeRequest({
+    protocol: "3.0",
+    version: "update_engine-0.4.10",
+    installSource: "scheduler",
+    isMachine: true,
+    os: { platform: "Slipway", version: "trixie" },
+    apps: [
+      {
+        appId: app,
+        version,
+        track: "stable",
+        machineId,
+        bootId: "b",
+        oem: "qemu",
+        ping: { active: 1 },
+        updateCheck: {},
+        events: [],
+      },
+    ],
+  });
 }
