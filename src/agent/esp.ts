@@ -9,7 +9,7 @@ import { closeSync, fsyncSync, openSync, statSync } from "node:fs";
 import { mkdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { assertEspFits, type FatSpace, fatSpace, spaceNeeded } from "../boot/esp.ts";
+import { assertEspFits, type FatSpace, fatSpace } from "../boot/esp.ts";
 import { SlipwayError } from "../errors.ts";
 
 const run = promisify(execFile);
@@ -58,12 +58,12 @@ async function writeTogether(
   what: string,
 ): Promise<void> {
   if (files.length === 0) return;
-  const { freeBytes, clusterBytes } = await esp.space();
-  const need = spaceNeeded(
+  assertEspFits(
+    what,
     files.map(([, d]) => d.length),
-    clusterBytes,
+    await esp.space(),
+    esp.describe,
   );
-  assertEspFits(what, need, freeBytes, esp.describe);
   const staged: string[] = [];
   try {
     for (const [path, data] of files) {

@@ -185,25 +185,21 @@ export async function fatSpace(image: string): Promise<FatSpace> {
  * The space new files take on a file system: whole clusters, plus one per
  * file for a directory that has to grow.
  */
-export function spaceNeeded(sizes: number[], clusterBytes: number): number {
+function spaceNeeded(sizes: number[], clusterBytes: number): number {
   return sizes.reduce((sum, n) => sum + (Math.ceil(n / clusterBytes) + 1) * clusterBytes, 0);
 }
 
 const MiB = 1024 * 1024;
 
 /**
- * Refuse before writing anything when `needBytes` do not fit, with a message
- * that says what, how much and where.
+ * Refuse before writing anything when files of `sizes` bytes do not fit in
+ * `space`, with a message that says what, how much and where.
  */
-export function assertEspFits(
-  what: string,
-  needBytes: number,
-  freeBytes: number,
-  where: string,
-): void {
-  if (needBytes <= freeBytes) return;
+export function assertEspFits(what: string, sizes: number[], space: FatSpace, where: string): void {
+  const needBytes = spaceNeeded(sizes, space.clusterBytes);
+  if (needBytes <= space.freeBytes) return;
   throw new SlipwayError(
     `ESP full: ${what} need ${(needBytes / MiB).toFixed(1)} MiB, ` +
-      `${(freeBytes / MiB).toFixed(1)} MiB free on ${where}`,
+      `${(space.freeBytes / MiB).toFixed(1)} MiB free on ${where}`,
   );
 }

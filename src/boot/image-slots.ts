@@ -9,7 +9,7 @@ import { statSync } from "node:fs";
 import { copyInto } from "../disk/assemble.ts";
 import { readGpt } from "../disk/gpt.ts";
 import { InputError } from "../errors.ts";
-import { assertEspFits, fatSpace, mtoolsGet, mtoolsPut, spaceNeeded } from "./esp.ts";
+import { assertEspFits, fatSpace, mtoolsGet, mtoolsPut } from "./esp.ts";
 import { ESP_GRUB_DIR, espSlotDir, type SlotBootOptions, slotConfig } from "./grubcfg.ts";
 import { encodeGrubEnv, parseGrubEnv } from "./grubenv.ts";
 import { mirrorBootStateToDisk } from "./slot-mirror.ts";
@@ -80,11 +80,10 @@ export async function installSlotIntoDisk(opts: InstallSlotOptions): Promise<voi
   const part = partitionRange(opts.disk, SLOT_PARTITION[opts.slot], SLOT_LABEL[opts.slot]);
   const esp = espImageSpec(opts.disk);
   // Checked first, as the agent does: a full ESP leaves the disk as it was.
-  const { freeBytes, clusterBytes } = await fatSpace(esp);
   assertEspFits(
     `${SLOT_LABEL[opts.slot]}'s kernel and initrd`,
-    spaceNeeded([statSync(opts.kernel).size, statSync(opts.initrd).size], clusterBytes),
-    freeBytes,
+    [statSync(opts.kernel).size, statSync(opts.initrd).size],
+    await fatSpace(esp),
     esp,
   );
   await copyInto(
