@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
+import { logActivity } from "../activity.ts";
 import type { Database, GroupTable } from "../db/schema.ts";
 import { badRequest, notFound } from "../http-error.ts";
 import { InstanceStatus } from "../instance-status.ts";
@@ -232,19 +233,14 @@ export function registerGroupRoutes(app: FastifyInstance, ctx: AdminContext): vo
           .set(enabled ? { updates_enabled: 1, halted_reason: null } : { updates_enabled: 0 })
           .where("id", "=", g.id)
           .execute();
-        await db
-          .insertInto("activity")
-          .values({
-            app_id: g.app_id,
-            group_id: g.id,
-            channel_id: g.channel_id,
-            severity: "info",
-            class: enabled ? "rollout-resumed" : "rollout-paused",
-            version: "",
-            message: `updates ${enabled ? "resumed" : "paused"} for group ${g.name}`,
-            created_at: ctx.clock(),
-          })
-          .execute();
+        await logActivity(db, ctx.clock(), {
+          severity: "info",
+          class: enabled ? "rollout-resumed" : "rollout-paused",
+          message: `updates ${enabled ? "resumed" : "paused"} for group ${g.name}`,
+          appId: g.app_id,
+          groupId: g.id,
+          channelId: g.channel_id,
+        });
         const after = await loadGroup(db, req.params.app, g.id);
         return groupJson(after, after.channel_name);
       },

@@ -1,5 +1,6 @@
 /** Admin routes for the activity log, API tokens and FleetLock slots. */
 import type { FastifyInstance } from "fastify";
+import { logActivity } from "../activity.ts";
 import { createToken } from "../auth.ts";
 import { FLEETLOCK_GROUP } from "../fleetlock.ts";
 import { notFound } from "../http-error.ts";
@@ -164,19 +165,11 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
     async (req, reply) => {
       if (!(await ctx.fleetLock.free(req.params.group, req.params.id, ctx.clock())))
         throw notFound(`holder ${req.params.id}`);
-      await db
-        .insertInto("activity")
-        .values({
-          app_id: null,
-          group_id: null,
-          channel_id: null,
-          severity: "warning",
-          class: "fleetlock-freed",
-          version: "",
-          message: `reboot slot of ${req.params.id} in ${req.params.group} freed by an admin`,
-          created_at: ctx.clock(),
-        })
-        .execute();
+      await logActivity(db, ctx.clock(), {
+        severity: "warning",
+        class: "fleetlock-freed",
+        message: `reboot slot of ${req.params.id} in ${req.params.group} freed by an admin`,
+      });
       reply.status(204);
     },
   );
