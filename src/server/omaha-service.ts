@@ -170,17 +170,18 @@ export class OmahaService {
       this.#touches.set(app.appId, byMachine);
     }
     byMachine.set(machineId, Math.max(now, byMachine.get(machineId) ?? 0));
-    this.#pendingTouches++;
     return true;
   }
 
   /** Last-check times to write: app id → machine id → time. */
   #touches = new Map<string, Map<string, number>>();
-  #pendingTouches = 0;
   #flushing: Promise<void> | null = null;
 
+  /** Hosts whose last-check time is not written yet. */
   get pendingTouches(): number {
-    return this.#pendingTouches;
+    let n = 0;
+    for (const byMachine of this.#touches.values()) n += byMachine.size;
+    return n;
   }
 
   get flushing(): boolean {
@@ -190,10 +191,9 @@ export class OmahaService {
   /** Write the batched last-check times (called every TOUCH_FLUSH_MS and on shutdown). */
   flushTouches(): Promise<void> {
     if (this.#flushing) return this.#flushing;
-    if (this.#pendingTouches === 0) return Promise.resolve();
+    if (this.#touches.size === 0) return Promise.resolve();
     const batch = this.#touches;
     this.#touches = new Map();
-    this.#pendingTouches = 0;
     this.#flushing = (async () => {
       for (const [appId, byMachine] of batch) {
         // One time per batch (the newest): the batch spans at most one flush interval.
