@@ -174,6 +174,7 @@ export class Agent {
   /** Boot phase, then the check schedule. Resolves once the boot phase is done. */
   async start(opts: { checkNow?: boolean } = {}): Promise<void> {
     this.fire("started");
+    if (this.persisted.pending !== undefined) await this.dropInterruptedStaging();
     const p = this.persisted.pending;
     if (p !== undefined && p.bootId === this.bootId) {
       this.info.newVersion = p.version;
@@ -230,6 +231,26 @@ export class Agent {
   }
 
   // --- after boot --------------------------------------------------------
+
+  /**
+   * `pending` is saved just before the new slot is made primary. A stop in
+   * between leaves a pending update whose slot still has priority 0 (GRUB never
+   * zeroes a priority, so a real fallback keeps it above 0): nothing was staged,
+   * nothing rolled back. Forget it, so it is neither rebooted into nor reported
+   * as a rollback (which would halt a safe-mode group); the next check stages
+   * the update again.
+   */
+  private async dropInterruptedStaging(): Promise<void> {
+    const p = this.persisted.pending;
+    if (p === undefined) return;
+    const { state } = await this.boot.read();
+    if (state[p.slot].priority > 0) return;
+    this.log(
+      `staging ${p.version} into ${SLOT_LABEL[p.slot]} was interrupted before the slot was made primary: discarded`,
+    );
+    this.persisted.pending = undefined;
+    this.save();
+  }
 
   private async settleBoot(): Promise<void> {
     const p = this.persisted.pending;

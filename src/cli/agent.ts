@@ -69,8 +69,9 @@ export function register(program: Command): void {
         },
       });
       if (opts.once) {
-        await agent.start({ checkNow: false });
+        // Stopped before it starts: the boot phase runs, but no schedule and no reboot task.
         agent.stop();
+        await agent.start({ checkNow: false });
         await agent.checkNowUnscheduled();
         const s = agent.status();
         process.stdout.write(`${s.state}${s.lastError ? `: ${s.lastError}` : ""}\n`);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { bootStateStore } from "../../src/agent/bootstate.ts";
 import { openEsp } from "../../src/agent/esp.ts";
-import { selectBootSlot } from "../../src/boot/slots.ts";
+import { loadState, saveState } from "../../src/agent/store.ts";
+import { markBad, selectBootSlot } from "../../src/boot/slots.ts";
 import { ErrorCode } from "../../src/omaha/index.ts";
 import { generateKeyPair } from "../../src/payload/index.ts";
 import { fileEquals, installKey, makeAgent, until } from "./helpers.ts";
@@ -264,6 +265,59 @@ test("a failed reboot command leaves the update staged and is retried", async ()
     await h.clock.advance(1000);
     await until(() => attempts === 2, "the retry");
     assert.equal(h.agent.currentState, "rebooting");
+  } finally {
+    host.cleanup();
+  }
+});
+
+test("a stop between saving `pending` and making the slot primary: no rollback reported, staged again", async () => {
+  const host = makeHost();
+  try {
+    installKey(host);
+    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=off"]);
+    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
+    const h = makeAgent(host);
+    await h.agent.start({ checkNow: true });
+    await h.clock.advance(0);
+    await h.agent.idle();
+    assert.equal(h.agent.currentState, "updated-need-reboot");
+    h.agent.stop();
+    // Undo only the last step (setPrimary), as a kill between the two writes leaves it.
+    const store = bootStateStore(
+      openEsp(join(host.root, "dev/disk/by-partlabel/EFI-SYSTEM"), host.root),
+      join(host.root, "disk.img"),
+    );
+    await store.write(markBad((await store.read()).state, "B"));
+    const stateFile = join(host.root, "var/lib/slipway/agent.json");
+    assert.ok(loadState(stateFile).pending, "pending was saved");
+
+    // Same boot: the next agent discards it instead of rebooting into A as if B were staged.
+    const same = makeAgent(host);
+    same.agent.stop();
+    await same.agent.start();
+    assert.equal(same.agent.currentState, "idle");
+    assert.equal(loadState(stateFile).pending, undefined);
+    assert.match(same.logs.join("\n"), /interrupted before the slot was made primary/);
+
+    // After a reboot (a power cut in that window): no 3/0, the version not blacklisted.
+    const pending = {
+      version: "1.1.0",
+      previousVersion: "1.0.0",
+      slot: "B" as const,
+      stagedAt: new Date().toISOString(),
+      bootId: "before-the-power-cut",
+    };
+    saveState(stateFile, { ...loadState(stateFile), pending });
+    assert.equal(host.reboot(), "A");
+    const mark = omaha.events.length;
+    const back = makeAgent(host);
+    await back.agent.start();
+    assert.deepEqual(evs(mark), []);
+    assert.deepEqual(back.agent.status().failedVersions, []);
+    await back.agent.checkNow();
+    assert.equal(back.agent.currentState, "updated-need-reboot", "the update is staged again");
+    assert.equal(selectBootSlot(host.bootState()), "B");
+    back.agent.stop();
   } finally {
     host.cleanup();
   }
