@@ -9,7 +9,7 @@ import { markBad, selectBootSlot } from "../../src/boot/slots.ts";
 import { ErrorCode } from "../../src/omaha/index.ts";
 import { generateKeyPair } from "../../src/payload/index.ts";
 import { fileEquals, installKey, makeAgent, until } from "./helpers.ts";
-import { makeHost } from "./host-fixture.ts";
+import { type HostFixture, makeHost } from "./host-fixture.ts";
 import { startOmaha } from "./omaha-fixture.ts";
 import { keys, makeRelease } from "./payloads.ts";
 
@@ -21,6 +21,17 @@ const evs = (from = 0) =>
   omaha.events
     .slice(from)
     .map((e) => `${e.type}/${e.result}${e.errorCode ? `/${e.errorCode}` : ""}`);
+
+/** A host offered 1.1.0 under `strategy`, its agent started with a check at once. */
+async function offeredAndChecking(host: HostFixture, strategy: "reboot" | "off") {
+  installKey(host);
+  host.writeConf([`SERVER=${omaha.url}/v1/update/`, `REBOOT_STRATEGY=${strategy}`]);
+  omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
+  const h = makeAgent(host);
+  await h.agent.start({ checkNow: true });
+  await h.clock.advance(0);
+  return h;
+}
 
 for (const espKind of ["dir", "fat"] as const) {
   test(`update end to end (ESP ${espKind}): 13/1 14/1 3/1, reboot, health gate, 3/2`, async () => {
@@ -87,12 +98,7 @@ for (const espKind of ["dir", "fat"] as const) {
 test("the new slot fails to boot: GRUB falls back, 3/0 with the rollback code, version not retried", async () => {
   const host = makeHost();
   try {
-    installKey(host);
-    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=reboot"]);
-    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
-    const h = makeAgent(host);
-    await h.agent.start({ checkNow: true });
-    await h.clock.advance(0);
+    const h = await offeredAndChecking(host, "reboot");
     await until(() => h.reboots === 1, "the reboot");
     host.slotVersion.B = "1.1.0";
     assert.equal(host.reboot(), "B"); // the kernel panics here: no agent ever runs
@@ -120,12 +126,7 @@ test("the new slot fails to boot: GRUB falls back, 3/0 with the rollback code, v
 test("health gate fails after the reboot: slot marked bad, 3/0 reported, reboot back", async () => {
   const host = makeHost();
   try {
-    installKey(host);
-    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=reboot"]);
-    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
-    const h = makeAgent(host);
-    await h.agent.start({ checkNow: true });
-    await h.clock.advance(0);
+    const h = await offeredAndChecking(host, "reboot");
     await until(() => h.reboots === 1, "the reboot");
     host.slotVersion.B = "1.1.0";
     assert.equal(host.reboot(), "B");
@@ -205,12 +206,7 @@ test("faults: 5xx backs off exponentially, a cut download resumes, a bad signatu
 test("operator reset undoes a staged update; a failing health.d check blocks marking the slot good", async () => {
   const host = makeHost();
   try {
-    installKey(host);
-    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=off"]);
-    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
-    const h = makeAgent(host);
-    await h.agent.start({ checkNow: true });
-    await h.clock.advance(0);
+    const h = await offeredAndChecking(host, "off");
     await h.agent.idle();
     assert.equal(h.agent.currentState, "updated-need-reboot");
     assert.equal(selectBootSlot(host.bootState()), "B");
@@ -273,12 +269,7 @@ test("a failed reboot command leaves the update staged and is retried", async ()
 test("a stop between saving `pending` and making the slot primary: no rollback reported, staged again", async () => {
   const host = makeHost();
   try {
-    installKey(host);
-    host.writeConf([`SERVER=${omaha.url}/v1/update/`, "REBOOT_STRATEGY=off"]);
-    omaha.offer("1.1.0", (await makeRelease("1.1.0")).payload);
-    const h = makeAgent(host);
-    await h.agent.start({ checkNow: true });
-    await h.clock.advance(0);
+    const h = await offeredAndChecking(host, "off");
     await h.agent.idle();
     assert.equal(h.agent.currentState, "updated-need-reboot");
     h.agent.stop();
