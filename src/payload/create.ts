@@ -12,17 +12,17 @@ import { planDelta } from "./delta.ts";
 import {
   type Blob,
   type BootFile,
-  canonicalJson,
   encodeHeader,
+  encodeManifest,
+  encodePlanBody,
+  encodeSignatures,
   type Manifest,
   type Op,
   type Plan,
-  type PlanBody,
   type PlanRef,
-  relativeOps,
+  planId,
   type Signature,
   signedMessage,
-  type WireOp,
 } from "./format.ts";
 import { type KeyInput, loadPrivateKey, signMessage } from "./keys.ts";
 
@@ -216,7 +216,7 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
   for (const s of opts.sources ?? []) {
     const src = readInput(s.path, "source image");
     const srcSha = sha256(src);
-    const id = `delta-${srcSha.slice(0, 16)}`;
+    const id = planId({ size: src.length, sha256: srcSha });
     if (plans.some((p) => p.id === id)) continue;
     say(`delta plan from ${s.path}: matching blocks`);
     const d = planDelta(src, dst);
@@ -242,16 +242,11 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
   // Plan bodies last: they hold the offsets of the blobs before them.
   const refs: PlanRef[] = [];
   for (const p of plans) {
-    const body: Omit<PlanBody, "ops"> & { ops: WireOp[] } = {
-      ops: relativeOps(p.ops),
-      blobs: p.blobs,
-      chunks: p.chunks,
-    };
-    const json = Buffer.from(canonicalJson(body));
-    refs.push({ id: p.id, source: p.source, body: area.add(await brotli(json, 11), json.length) });
+    const raw = encodePlanBody(p);
+    refs.push({ id: p.id, source: p.source, body: area.add(await brotli(raw, 11), raw.length) });
   }
   const manifest: Manifest = {
-    format: 2,
+    format: 3,
     version: opts.version,
     codec: "brotli",
     target: { size: dst.length, sha256: sha256(dst) },
@@ -260,10 +255,10 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     plans: refs,
   };
   if (opts.verity) manifest.target.verity = opts.verity;
-  const manifestBytes = await brotli(Buffer.from(canonicalJson(manifest)), 11);
+  const manifestBytes = encodeManifest(manifest);
   const message = signedMessage(manifestBytes);
   const signatures: Signature[] = keys.map((k) => signMessage(message, k));
-  const sigBytes = Buffer.from(JSON.stringify(signatures));
+  const sigBytes = encodeSignatures(signatures);
   const header = encodeHeader(manifestBytes.length, sigBytes.length);
 
   const tmp = `${opts.output}.tmp-${process.pid}`;

@@ -12,8 +12,6 @@ import { createHash } from "node:crypto";
 import type { Op } from "./format.ts";
 
 export const BLOCK = 4096;
-/** Granularity of difference references inside a changed block. */
-const SUB = 128;
 
 export interface DeltaPlan {
   ops: Op[];
@@ -23,12 +21,6 @@ export interface DeltaPlan {
 }
 
 const key = (b: Buffer) => createHash("sha1").update(b).digest("base64");
-
-function equalBytes(a: Buffer, b: Buffer): number {
-  let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return same;
-}
 
 /** A 32-bit word view of a buffer (copied only when it is not 4-byte aligned). */
 function words(buf: Buffer): Int32Array {
@@ -58,73 +50,66 @@ function windowHashAt(b: Buffer, off: number): number {
   );
 }
 
+/** Offsets in a changed block where seeds are looked up: every 16 bytes, at four byte phases. */
+const SEED_STEP = 16;
+const SEEDS_PER_BLOCK = (BLOCK / SEED_STEP) * 4;
+/** Source offsets kept per seed; a window found more often than POPULAR times says nothing. */
+const SEED_HITS = 4;
+const POPULAR = 32;
+
 /**
- * For blocks that matched nowhere and have no good neighbour-derived
- * candidate, vote for source offsets sharing 16-byte windows with them:
- * windows sampled every 64 bytes of each block, each at four byte phases
- * (o, o+1, o+2, o+3), looked up at every 4-byte aligned source offset: so
- * any byte shift is found (erofs metadata moves by aligned amounts, but
- * rebuilt binaries and lz4 streams shift by arbitrary bytes), a bit filter
- * keeping the lookups rare.
+ * Exact 16-byte matches between the changed target blocks and the source,
+ * at any byte shift: windows at every 16 bytes of each changed block, each
+ * at four byte phases, looked up at every 4-byte aligned source offset (so
+ * one phase meets any shift). Returns, per seed (block index in `blocks`
+ * × SEEDS_PER_BLOCK + (offset / 16) × 4 + phase), up to SEED_HITS source
+ * offsets where the window starts, -1 for none.
  */
-function anchorCandidates(src: Buffer, dst: Buffer, blocks: number[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  if (blocks.length === 0 || src.length < 16) return out;
-  const sw = words(src);
-  const dw = words(dst);
-  const STEP = 64;
+function findSeeds(src: Buffer, dst: Buffer, blocks: number[]): Int32Array {
+  const hits = new Int32Array(blocks.length * SEEDS_PER_BLOCK * SEED_HITS).fill(-1);
+  if (blocks.length === 0 || src.length < 16) return hits;
+  const seen = new Int32Array(blocks.length * SEEDS_PER_BLOCK);
+  let cap = 1 << 16;
+  while (cap < blocks.length * SEEDS_PER_BLOCK * 2) cap <<= 1;
+  // Open addressing: window hash -> seed index (+1; 0 = empty); equal hashes chain on.
+  const keys = new Int32Array(cap);
+  const vals = new Int32Array(cap);
   const FILTER_BITS = 26;
   const filter = new Uint8Array(1 << (FILTER_BITS - 3));
-  // window hash -> target offsets, and how often the source had it: a window
-  // found all over the source (padding, common headers) says nothing; stop counting it.
-  const want = new Map<number, { at: number[]; seen: number }>();
-  const POPULAR = 32;
-  for (const b of blocks) {
+  const dw = words(dst);
+  for (const [bi, b] of blocks.entries()) {
     const base = b * BLOCK;
-    for (let o = 0; o + 16 <= BLOCK; o += STEP) {
+    for (let o = 0; o < BLOCK; o += SEED_STEP) {
       const i = (base + o) >> 2;
+      if (base + o + 19 > dst.length) break;
       if (dw[i] === dw[i + 1] && dw[i] === dw[i + 2] && dw[i] === dw[i + 3]) continue;
-      for (let k = 0; k < 4 && o + k + 16 <= BLOCK; k++) {
+      for (let k = 0; k < 4; k++) {
         const h = k === 0 ? windowHash(dw, i) : windowHashAt(dst, base + o + k);
-        const entry = want.get(h);
-        if (entry) {
-          if (entry.at.length < 8) entry.at.push(base + o + k);
-        } else want.set(h, { at: [base + o + k], seen: 0 });
+        let slot = (Math.imul(h, 0x9e3779b1) >>> 0) & (cap - 1);
+        while (vals[slot] !== 0) slot = (slot + 1) & (cap - 1);
+        keys[slot] = h;
+        vals[slot] = bi * SEEDS_PER_BLOCK + (o / SEED_STEP) * 4 + k + 1;
         const f = h >>> (32 - FILTER_BITS);
         filter[f >>> 3]! |= 1 << (f & 7);
       }
     }
   }
-  const votes = new Map<number, Map<number, number>>();
+  const sw = words(src);
   const last = sw.length - 4;
   for (let i = 0; i <= last; i++) {
     const h = windowHash(sw, i);
     const f = h >>> (32 - FILTER_BITS);
     if (((filter[f >>> 3]! >>> (f & 7)) & 1) === 0) continue;
-    const entry = want.get(h);
-    if (!entry || ++entry.seen > POPULAR) continue;
-    const p = i << 2;
-    for (const d of entry.at) {
-      const b = Math.floor(d / BLOCK);
-      const start = p - (d - b * BLOCK);
-      if (start < 0 || start + BLOCK > src.length) continue;
-      let m = votes.get(b);
-      if (!m) {
-        m = new Map();
-        votes.set(b, m);
-      }
-      m.set(start, (m.get(start) ?? 0) + 1);
+    let slot = (Math.imul(h, 0x9e3779b1) >>> 0) & (cap - 1);
+    for (; vals[slot] !== 0; slot = (slot + 1) & (cap - 1)) {
+      if (keys[slot] !== h) continue;
+      const seed = vals[slot]! - 1;
+      const n = seen[seed]!++;
+      if (n < SEED_HITS) hits[seed * SEED_HITS + n] = i << 2;
+      else if (n === POPULAR) hits.fill(-1, seed * SEED_HITS, (seed + 1) * SEED_HITS);
     }
   }
-  for (const [b, m] of votes)
-    out.set(
-      b,
-      [...m.entries()]
-        .sort((x, y) => y[1] - x[1])
-        .slice(0, 12)
-        .map(([s]) => s),
-    );
-  return out;
+  return hits;
 }
 
 export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
@@ -152,24 +137,14 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
     if (match[i]! >= 0) shift = match[i]! - i * BLOCK;
     after[i] = shift;
   }
-  // Candidate source offsets per unmatched block: the neighbours' shifts,
-  // the same address, and (for blocks those do not explain) anchor votes.
-  const cands = new Map<number, number[]>();
-  const poor: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (match[i]! >= 0 || (i + 1) * BLOCK > dst.length) continue;
-    const at = i * BLOCK;
-    const list = [...new Set([at + before[i]!, at + after[i]!, at])].filter(
-      (c) => c >= 0 && c + BLOCK <= src.length,
-    );
-    cands.set(i, list);
-    const best = Math.max(
-      0,
-      ...list.map((c) => equalBytes(dst.subarray(at, at + BLOCK), src.subarray(c, c + BLOCK))),
-    );
-    if (best < BLOCK * 0.9) poor.push(i);
-  }
-  for (const [i, extra] of anchorCandidates(src, dst, poor)) cands.get(i)!.push(...extra);
+  const changed: number[] = [];
+  const seedBase = new Map<number, number>();
+  for (let i = 0; i < n; i++)
+    if (match[i]! < 0) {
+      seedBase.set(i, changed.length * SEEDS_PER_BLOCK);
+      changed.push(i);
+    }
+  const seeds = findSeeds(src, dst, changed);
 
   const ops: Op[] = [];
   const parts: Buffer[] = [];
@@ -189,10 +164,138 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
     }
     ops.push(op);
   };
-  for (let i = 0; i < n; i++) {
+  const same = (t: number, s: number) => {
+    const u = t + s;
+    return u >= 0 && u < src.length && dst[t] === src[u];
+  };
+  const literal = (a: number, b: number) => {
+    if (b <= a) return;
+    parts.push(dst.subarray(a, b));
+    push(["L", b - a]);
+    stats.literal += b - a;
+  };
+  const diff = (a: number, b: number, s: number) => {
+    if (b <= a) return;
+    const d = Buffer.allocUnsafe(b - a);
+    for (let t = a; t < b; t++) d[t - a] = (dst[t]! - src[t + s]!) & 255;
+    parts.push(d);
+    push(["D", a + s, b - a]);
+    stats.diffed += b - a;
+  };
+
+  /**
+   * A run of changed blocks [a, b), encoded the way bsdiff does: a shift
+   * (source offset − target offset) holds until an exact match at another
+   * shift beats it clearly; each shift's stretch is stored as a difference
+   * against the source as far as it stays ≥ 50% equal (the share that
+   * makes differences compress better than the bytes), the rest literally.
+   * Rebuilt code keeps most bytes and changes addresses, so its
+   * differences are mostly zeros.
+   */
+  const region = (a: number, b: number) => {
+    const firstBlock = a / BLOCK;
+    const starts: number[] = [a];
+    const shifts: number[] = [before[firstBlock]!];
+    let cur = shifts[0]!;
+    const CAP = 256;
+    let t = a;
+    while (t < b) {
+      const rel = t % BLOCK;
+      const phase = rel % SEED_STEP;
+      if (phase >= 4) {
+        t += SEED_STEP - phase;
+        continue;
+      }
+      const blk = Math.floor(t / BLOCK);
+      const base = seedBase.get(blk);
+      const cands: number[] = [before[blk]!, after[blk]!, 0];
+      if (base !== undefined) {
+        const seed = base + (rel - phase) / 4 + phase;
+        for (let h = 0; h < SEED_HITS; h++) {
+          const p = seeds[seed * SEED_HITS + h]!;
+          if (p >= 0) cands.push(p - t);
+        }
+      }
+      let best = cur;
+      let bestLen = 0;
+      let bestGain = 8;
+      const lim = Math.min(CAP, b - t);
+      for (const s of cands) {
+        if (s === cur || s === best) continue;
+        let len = 0;
+        while (len < lim && same(t + len, s)) len++;
+        if (len < 12) continue;
+        let old = 0;
+        for (let j = 0; j < len; j++) if (same(t + j, cur)) old++;
+        if (len - old > bestGain) {
+          bestGain = len - old;
+          best = s;
+          bestLen = len;
+        }
+      }
+      if (best === cur) {
+        t++;
+        continue;
+      }
+      // The new shift may have matched a little before the seed that found it.
+      let from = t;
+      const floor = starts[starts.length - 1]!;
+      while (from > floor && same(from - 1, best) && !same(from - 1, cur)) from--;
+      if (from === floor) {
+        shifts[shifts.length - 1] = best;
+      } else {
+        starts.push(from);
+        shifts.push(best);
+      }
+      cur = best;
+      t += bestLen;
+    }
+    starts.push(b);
+    // Each stretch: the longest prefix at its shift with the best (equal − unequal)
+    // score as a difference, the longest suffix at the next stretch's shift
+    // likewise, literals between.
+    let carry = a;
+    for (let k = 0; k < shifts.length; k++) {
+      const s = shifts[k]!;
+      const from = carry;
+      const end = starts[k + 1]!;
+      let score = 0;
+      let bestScore = 0;
+      let fwd = from;
+      for (let t2 = from; t2 < end; t2++) {
+        const u = t2 + s;
+        if (u < 0 || u >= src.length) break;
+        score += dst[t2] === src[u] ? 1 : -1;
+        if (score > bestScore) {
+          bestScore = score;
+          fwd = t2 + 1;
+        }
+      }
+      let back = end;
+      const next = shifts[k + 1];
+      if (next !== undefined) {
+        score = 0;
+        bestScore = 0;
+        for (let t2 = end - 1; t2 >= fwd; t2--) {
+          const u = t2 + next;
+          if (u < 0 || u >= src.length) break;
+          score += dst[t2] === src[u] ? 1 : -1;
+          if (score > bestScore) {
+            bestScore = score;
+            back = t2;
+          }
+        }
+      }
+      diff(from, fwd, s);
+      literal(fwd, back);
+      carry = back;
+    }
+  };
+
+  for (let i = 0; i < n; ) {
     const at = i * BLOCK;
-    const blk = dst.subarray(at, at + BLOCK);
     if (match[i]! >= 0) {
+      const blk = dst.subarray(at, at + BLOCK);
       // Equal blocks (zeros, duplicates) may sit in many places: prefer the
       // one that continues the previous copy, so runs stay long and ops few.
       const last = ops[ops.length - 1];
@@ -203,35 +306,13 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
       }
       push(["C", from, BLOCK]);
       stats.copied += BLOCK;
+      i++;
       continue;
     }
-    // Each quarter block takes its own best reference: an insertion inside
-    // a metadata block leaves its two halves aligned to different places.
-    for (let sub = 0; sub < blk.length; sub += SUB) {
-      const len = Math.min(SUB, blk.length - sub);
-      const piece = blk.subarray(sub, sub + len);
-      let best = -1;
-      let bestSame = -1;
-      for (const c of cands.get(i) ?? []) {
-        const same = equalBytes(piece, src.subarray(c + sub, c + sub + len));
-        if (same > bestSame) {
-          bestSame = same;
-          best = c + sub;
-        }
-      }
-      // A difference pays off when most bytes agree; otherwise it only adds noise.
-      if (best >= 0 && bestSame >= len / 2) {
-        const d = Buffer.allocUnsafe(len);
-        for (let j = 0; j < len; j++) d[j] = (piece[j]! - src[best + j]!) & 255;
-        parts.push(d);
-        push(["D", best, len]);
-        stats.diffed += len;
-      } else {
-        parts.push(piece);
-        push(["L", len]);
-        stats.literal += len;
-      }
-    }
+    let j = i;
+    while (j < n && match[j]! < 0) j++;
+    region(at, Math.min(j * BLOCK, dst.length));
+    i = j;
   }
   return { ops, stream: Buffer.concat(parts), stats };
 }

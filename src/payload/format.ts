@@ -1,10 +1,10 @@
 /**
- * The payload file format (version 2). See docs/payload.md for the prose.
+ * The payload file format (version 3). See docs/payload.md for the prose.
  *
  *   0   8  magic "SLPWYPL\0"
- *   8   4  format version (u32 BE) = 2
- *  12   4  manifest length M (u32 BE): brotli-compressed canonical JSON
- *  16   4  signatures length S (u32 BE): JSON array of signatures
+ *   8   4  format version (u32 BE) = 3
+ *  12   4  manifest length M (u32 BE): binary (wire.ts), raw SHA-256s
+ *  16   4  signatures length S (u32 BE): binary list of signatures
  *  20   4  reserved, 0
  *  24   M  manifest (the signed bytes)
  *  24+M S  signatures
@@ -20,15 +20,15 @@
  */
 import { brotliDecompressSync } from "node:zlib";
 import { InputError } from "../errors.ts";
+import { WireReader, WireWriter } from "./wire.ts";
 
 export const MAGIC = Buffer.from("SLPWYPL\0", "latin1");
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const HEADER_SIZE = 24;
 /** Upper bounds that keep a hostile header from making us allocate much. */
 export const MAX_MANIFEST_BYTES = 16 << 20;
 export const MAX_SIGNATURES_BYTES = 64 << 10;
-export const MAX_MANIFEST_JSON_BYTES = 64 << 20;
-export const MAX_PLAN_BODY_JSON_BYTES = 256 << 20;
+export const MAX_PLAN_BODY_BYTES = 256 << 20;
 
 /** Ops rebuild the target in order; `len` bytes each. */
 export type Op =
@@ -60,28 +60,6 @@ export interface PlanRef {
   body: Blob;
 }
 
-/**
- * On the wire, C and D may also be written "c"/"d" with the source offset
- * relative to the target position the op starts at (the shift): a delta's
- * shifts repeat, so its body compresses to about half (upgrade pair: ops
- * 8.9 KB -> 3.8 KB). Validation turns them into absolute C/D.
- */
-export type WireOp = Op | ["c" | "d", number, number];
-
-/** Relative form of ops for the body (see WireOp). */
-export function relativeOps(ops: Op[]): WireOp[] {
-  let pos = 0;
-  return ops.map((op): WireOp => {
-    if (op[0] === "L") {
-      pos += op[1];
-      return op;
-    }
-    const rel: WireOp = [op[0] === "C" ? "c" : "d", op[1] - pos, op[2]];
-    pos += op[2];
-    return rel;
-  });
-}
-
 /** The rest of a plan, in its own blob. */
 export interface PlanBody {
   ops: Op[];
@@ -109,7 +87,7 @@ export interface BootFile {
 }
 
 export interface Manifest {
-  format: 2;
+  format: 3;
   /** The OS version this payload installs. */
   version: string;
   codec: "brotli";
@@ -156,7 +134,7 @@ export function decodeHeader(h: Buffer, where: string): { manifest: number; sign
     throw new InputError("not a slipway payload (bad magic)", { where });
   const version = h.readUInt32BE(8);
   if (version !== FORMAT_VERSION)
-    throw new InputError(`payload format version ${version} is not supported (want 2)`, {
+    throw new InputError(`payload format version ${version} is not supported (want 3)`, {
       where,
     });
   const manifest = h.readUInt32BE(12);
@@ -169,64 +147,186 @@ export function decodeHeader(h: Buffer, where: string): { manifest: number; sign
   return { manifest, signatures };
 }
 
+const ALGORITHMS = ["ed25519", "rsa-sha256"] as const;
+
+/** Signatures: count, then per signature its 8-byte key id, algorithm (1 byte) and value. */
+export function encodeSignatures(signatures: Signature[]): Buffer {
+  const w = new WireWriter().varint(signatures.length);
+  for (const s of signatures)
+    w.raw(Buffer.from(s.keyId, "hex"))
+      .u8(ALGORITHMS.indexOf(s.algorithm))
+      .varint(Buffer.from(s.value, "base64").length)
+      .raw(Buffer.from(s.value, "base64"));
+  return w.toBuffer();
+}
+
 export function parseSignatures(bytes: Buffer, where: string): Signature[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new InputError("signature section is not valid JSON", { where });
+  const r = new WireReader(bytes, "signature section", where);
+  const n = r.count(10);
+  if (n === 0) r.fail("no signatures");
+  const out: Signature[] = [];
+  for (let i = 0; i < n; i++) {
+    const keyId = r.raw(8).toString("hex");
+    const algorithm = ALGORITHMS[r.u8()] ?? r.fail(`signature ${i} has an unknown algorithm`);
+    out.push({ keyId, algorithm, value: r.raw(r.varint()).toString("base64") });
   }
-  if (!Array.isArray(raw) || raw.length === 0)
-    throw new InputError("signature section holds no signatures", { where });
-  return raw.map((s, i) => {
-    const ok =
-      typeof s === "object" &&
-      s !== null &&
-      typeof s.keyId === "string" &&
-      (s.algorithm === "ed25519" || s.algorithm === "rsa-sha256") &&
-      typeof s.value === "string";
-    if (!ok) throw new InputError(`signature ${i} is malformed`, { where });
-    return { keyId: s.keyId, algorithm: s.algorithm, value: s.value };
-  });
+  r.end();
+  return out;
 }
 
 /** The bytes a signature covers: a domain tag, then the manifest section. */
 export function signedMessage(manifestBytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from("slipway-payload-v2\0", "latin1"), manifestBytes]);
+  return Buffer.concat([Buffer.from("slipway-payload-v3\0", "latin1"), manifestBytes]);
 }
 
-/** Brotli JSON from a trusted source (checked signature or hash), bounded in size. */
-function decodeJson(bytes: Buffer, maxJson: number, what: string, where: string): unknown {
-  let json: string;
-  try {
-    json = brotliDecompressSync(bytes, { maxOutputLength: maxJson }).toString("utf8");
-  } catch {
-    throw new InputError(`${what} does not decompress`, { where });
+function writeBlob(w: WireWriter, b: Blob): void {
+  w.varint(b.offset).varint(b.size).sha256(b.sha256).varint(b.rawSize);
+}
+
+function readBlob(r: WireReader): Blob {
+  return { offset: r.varint(), size: r.varint(), sha256: r.sha256(), rawSize: r.varint() };
+}
+
+const planId = (source: PlanSource) =>
+  source === null ? "full" : `delta-${source.sha256.slice(0, 16)}`;
+
+export { planId };
+
+/**
+ * The manifest section (signed as is, not compressed: it is mostly hashes).
+ * Plan ids are not stored: "full", or "delta-" and the source hash's first 16 digits.
+ */
+export function encodeManifest(m: Manifest): Buffer {
+  const w = new WireWriter().u8(m.format).str(m.version);
+  w.varint(m.target.size).sha256(m.target.sha256);
+  const { verity } = m.target;
+  const { kernel, initrd } = m.boot;
+  w.u8((verity ? 1 : 0) | (kernel ? 2 : 0) | (initrd ? 4 : 0));
+  if (verity) w.sha256(verity.rootHash).varint(verity.hashOffset);
+  for (const f of [kernel, initrd]) if (f) writeBlob(w.varint(f.size).sha256(f.sha256), f.blob);
+  w.varint(m.chunkSize).varint(m.plans.length);
+  for (const p of m.plans) {
+    if (p.id !== planId(p.source))
+      throw new Error(`plan id ${p.id} is not derived from its source`);
+    if (p.source === null) w.u8(0);
+    else {
+      w.u8(p.source.version === undefined ? 1 : 2)
+        .varint(p.source.size)
+        .sha256(p.source.sha256);
+      if (p.source.version !== undefined) w.str(p.source.version);
+    }
+    writeBlob(w, p.body);
   }
-  try {
-    return JSON.parse(json);
-  } catch {
-    throw new InputError(`${what} is not valid JSON`, { where });
+  return w.toBuffer();
+}
+
+/** Decode and validate a manifest whose signature already checked out. */
+export function decodeManifest(bytes: Buffer, where: string): Manifest {
+  const r = new WireReader(bytes, "manifest", where);
+  const format = r.u8();
+  if (format !== 3) r.fail(`format ${format} is not 3`);
+  const version = r.str();
+  const target: Manifest["target"] = { size: r.varint(), sha256: r.sha256() };
+  const flags = r.u8();
+  if (flags > 7) r.fail("unknown flags");
+  if (flags & 1) target.verity = { rootHash: r.sha256(), hashOffset: r.varint() };
+  const boot: Manifest["boot"] = {};
+  for (const [bit, name] of [
+    [2, "kernel"],
+    [4, "initrd"],
+  ] as const)
+    if (flags & bit) boot[name] = { size: r.varint(), sha256: r.sha256(), blob: readBlob(r) };
+  const chunkSize = r.varint();
+  const plans: PlanRef[] = [];
+  for (let i = r.count(36); i > 0; i--) {
+    const kind = r.u8();
+    let source: PlanSource = null;
+    if (kind === 1 || kind === 2) {
+      source = { size: r.varint(), sha256: r.sha256() };
+      if (kind === 2) source.version = r.str();
+    } else if (kind !== 0) r.fail("unknown plan kind");
+    plans.push({ id: planId(source), source, body: readBlob(r) });
   }
+  r.end();
+  const m: Manifest = { format: 3, version, codec: "brotli", target, boot, chunkSize, plans };
+  validateManifest(m, where);
+  return m;
 }
 
-/** Decompress and validate a manifest whose signature already checked out. */
-export function decodeManifest(manifestBytes: Buffer, where: string): Manifest {
-  const raw = decodeJson(manifestBytes, MAX_MANIFEST_JSON_BYTES, "manifest", where);
-  validateManifest(raw, where);
-  return raw;
+const OP_KINDS = ["L", "C", "D"] as const;
+
+/**
+ * A plan body, before brotli: ops as three columns (kinds, lengths, and
+ * for C/D the source offset relative to the target position, zigzag:
+ * a delta's shifts repeat and compress where absolute offsets do not),
+ * then the data blobs, then the chunk hashes (index gap, 32 bytes).
+ */
+export function encodePlanBody(body: PlanBody): Buffer {
+  const w = new WireWriter().varint(body.ops.length);
+  for (const op of body.ops) w.u8(OP_KINDS.indexOf(op[0]));
+  for (const op of body.ops) w.varint(op[0] === "L" ? op[1] : op[2]);
+  let pos = 0;
+  for (const op of body.ops) {
+    if (op[0] === "L") pos += op[1];
+    else {
+      w.zigzag(op[1] - pos);
+      pos += op[2];
+    }
+  }
+  w.varint(body.blobs.length);
+  for (const b of body.blobs) {
+    writeBlob(w, b);
+    w.varint(b.firstChunk);
+  }
+  w.varint(body.chunks.length);
+  let prev = -1;
+  for (const [c, sha] of body.chunks) {
+    w.varint(c - prev - 1).sha256(sha);
+    prev = c;
+  }
+  return w.toBuffer();
 }
 
-/** Decompress and validate a plan body whose blob hash already checked out. */
+/** Decompress, decode and validate a plan body whose blob hash already checked out. */
 export function decodePlanBody(
   bytes: Buffer,
   manifest: Manifest,
   ref: PlanRef,
   where: string,
 ): Plan {
-  const raw = decodeJson(bytes, MAX_PLAN_BODY_JSON_BYTES, `plan ${ref.id}'s body`, where);
-  validatePlanBody(raw, manifest, ref, where);
-  return { id: ref.id, source: ref.source, ops: raw.ops, blobs: raw.blobs, chunks: raw.chunks };
+  const what = `plan ${ref.id}'s body`;
+  let raw: Buffer;
+  try {
+    raw = brotliDecompressSync(bytes, { maxOutputLength: MAX_PLAN_BODY_BYTES });
+  } catch {
+    throw new InputError(`${what} does not decompress`, { where });
+  }
+  const r = new WireReader(raw, what, where);
+  const n = r.count(3);
+  const kinds = r.raw(n);
+  const ops: Op[] = [];
+  const lens: number[] = [];
+  for (let i = 0; i < n; i++) lens.push(r.varint());
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const kind = OP_KINDS[kinds[i]!] ?? r.fail("unknown op");
+    const len = lens[i]!;
+    if (kind === "L") ops.push([kind, len]);
+    else ops.push([kind, pos + r.zigzag(), len]);
+    pos += len;
+  }
+  const blobs: Plan["blobs"] = [];
+  for (let i = r.count(36); i > 0; i--) blobs.push({ ...readBlob(r), firstChunk: r.varint() });
+  const chunks: [number, string][] = [];
+  let prev = -1;
+  for (let i = r.count(33); i > 0; i--) {
+    prev += r.varint() + 1;
+    chunks.push([prev, r.sha256()]);
+  }
+  r.end();
+  const body: PlanBody = { ops, blobs, chunks };
+  validatePlanBody(body, manifest, ref, where);
+  return { id: ref.id, source: ref.source, ops, blobs, chunks };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -255,7 +355,7 @@ export function validateManifest(raw: unknown, where: string): asserts raw is Ma
   };
   const m = raw as Manifest;
   if (typeof m !== "object" || m === null) bad("not an object");
-  if (m.format !== 2) bad("format is not 2");
+  if (m.format !== 3) bad("format is not 3");
   if (typeof m.version !== "string") bad("version is missing");
   if (m.codec !== "brotli") bad(`codec ${String(m.codec)} is not supported`);
   const t = m.target;
@@ -316,14 +416,8 @@ function validatePlanBody(
   if (!Array.isArray(p.ops)) bad("ops");
   let covered = 0;
   let stream = 0;
-  for (const [i, wire] of p.ops.entries()) {
-    if (!Array.isArray(wire)) bad("op");
-    let op: Op = wire;
-    const w = wire as unknown[];
-    if ((w[0] === "c" || w[0] === "d") && w.length === 3 && Number.isSafeInteger(w[1])) {
-      op = [w[0] === "c" ? "C" : "D", covered + (w[1] as number), w[2] as number];
-      p.ops[i] = op;
-    }
+  for (const op of p.ops) {
+    if (!Array.isArray(op)) bad("op");
     if (op[0] === "L" && op.length === 2 && isCount(op[1]) && op[1] > 0) {
       covered += op[1];
       stream += op[1];
@@ -367,13 +461,4 @@ function validatePlanBody(
     if (!ok) bad("chunk hash list");
     prev = c[0];
   }
-}
-
-/** Canonical JSON: sorted keys, so equal manifests give equal bytes. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }
