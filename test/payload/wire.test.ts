@@ -1,0 +1,150 @@
+/**
+ * Format 3's binary encoding and the approximate-match delta, without a
+ * payload file around them: the decoders must turn any damage into an
+ * InputError (they also run on bytes a trusted key signed by mistake), and
+ * a "rebuilt binary" — the same code shifted, with scattered changed
+ * addresses — must travel as a small difference, not as literal bytes.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+import { brotliCompressSync } from "node:zlib";
+import { InputError } from "../../src/errors.ts";
+import { planDelta } from "../../src/payload/delta.ts";
+import {
+  decodeManifest,
+  decodePlanBody,
+  encodeManifest,
+  encodePlanBody,
+  encodeSignatures,
+  type Manifest,
+  type PlanBody,
+  parseSignatures,
+} from "../../src/payload/format.ts";
+import { WireReader, WireWriter } from "../../src/payload/wire.ts";
+import { bytes } from "./fixture.ts";
+
+const hex = (s: string) => createHash("sha256").update(s).digest("hex");
+const blob = (n: number) => ({ offset: n * 100, size: 100, sha256: hex(`b${n}`), rawSize: 300 });
+
+const manifest: Manifest = {
+  format: 3,
+  version: "1.2",
+  codec: "brotli",
+  target: {
+    size: 3 * 4096 + 10,
+    sha256: hex("t"),
+    verity: { rootHash: hex("v"), hashOffset: 8192 },
+  },
+  boot: { kernel: { size: 300, sha256: hex("k"), blob: blob(0) } },
+  chunkSize: 4096,
+  plans: [
+    { id: "full", source: null, body: blob(1) },
+    {
+      id: `delta-${hex("s").slice(0, 16)}`,
+      source: { size: 5 * 4096, sha256: hex("s"), version: "1.1" },
+      body: blob(2),
+    },
+  ],
+};
+const deltaRef = manifest.plans[1]!;
+const body: PlanBody = {
+  ops: [
+    ["C", 4096, 4096],
+    ["D", 100, 200],
+    ["L", 3896],
+    ["C", 0, 4096],
+    ["D", 9000, 10],
+  ],
+  blobs: [
+    { ...blob(3), rawSize: 4096, firstChunk: 0 },
+    { ...blob(4), rawSize: 10, firstChunk: 3 },
+  ],
+  chunks: [
+    [1, hex("c1")],
+    [3, hex("c3")],
+  ],
+};
+
+test("manifest, plan body and signatures decode to what was encoded", () => {
+  assert.deepEqual(decodeManifest(encodeManifest(manifest), "m"), manifest);
+  const plan = decodePlanBody(brotliCompressSync(encodePlanBody(body)), manifest, deltaRef, "b");
+  assert.deepEqual(plan.ops, body.ops);
+  assert.deepEqual(plan.chunks, body.chunks);
+  const sigs = [{ keyId: "0123456789abcdef", algorithm: "ed25519" as const, value: "AAEC" }];
+  assert.deepEqual(parseSignatures(encodeSignatures(sigs), "s"), sigs);
+});
+
+test("varints: round trip up to 2^53, one spelling only", () => {
+  for (const n of [0, 1, 127, 128, 300, 2 ** 31, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER]) {
+    // Signed numbers (source shifts) go to ±2^52.
+    const s = n === 0 ? 0 : -Math.min(n, 2 ** 52 - 1);
+    const r = new WireReader(new WireWriter().varint(n).zigzag(s).toBuffer(), "x", "here");
+    assert.equal(r.varint(), n);
+    assert.equal(r.zigzag(), s);
+  }
+  assert.throws(() => new WireReader(Buffer.from([0x81, 0x00]), "x", "h").varint(), /overlong/);
+  assert.throws(() => new WireReader(Buffer.alloc(9, 0xff), "x", "h").varint(), /out of range/);
+});
+
+test("2,000 damaged manifests and plan bodies: an InputError or a valid result, nothing else", () => {
+  const goodM = encodeManifest(manifest);
+  const goodB = encodePlanBody(body);
+  let x = 7;
+  const r = (n: number) => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return Math.floor((x / 2 ** 32) * n);
+  };
+  let rejected = 0;
+  for (let i = 0; i < 2000; i++) {
+    const good = i % 2 ? goodB : goodM;
+    let bad = Buffer.from(good);
+    const kind = r(3);
+    if (kind === 0) bad[r(bad.length)]! ^= 1 << r(8);
+    else if (kind === 1) bad[r(bad.length)] = r(256);
+    else bad = bad.subarray(0, r(bad.length));
+    try {
+      if (i % 2) decodePlanBody(brotliCompressSync(bad), manifest, deltaRef, "b");
+      else decodeManifest(bad, "m");
+    } catch (err) {
+      assert.ok(err instanceof InputError, `case ${i}: ${err}`);
+      rejected++;
+    }
+  }
+  // Much of each is hashes, where any byte is valid; the structure's damage is caught.
+  assert.ok(rejected > 600, `${rejected} of 2000 rejected`);
+});
+
+test("shifted code with changed addresses becomes a difference, not literals", () => {
+  // "Old library": 64 KiB of code-like bytes; "new": 37 bytes inserted near
+  // the start (everything after moves), and every 4-byte word at a
+  // multiple of 64 changed (call addresses).
+  const code = bytes(3, 64 << 10);
+  const src = Buffer.concat([bytes(2, 40_960), code, bytes(4, 40_960)]);
+  const moved = Buffer.concat([code.subarray(0, 500), bytes(9, 37), code.subarray(500)]);
+  for (let o = 0; o + 4 <= moved.length; o += 64) moved.writeUInt32LE(o * 7, o);
+  const dst = Buffer.concat([bytes(2, 40_960), moved, bytes(4, 40_960)]);
+  const d = planDelta(src, dst);
+  assert.ok(d.stats.literal < 1000, `literal ${d.stats.literal}`);
+  assert.ok(d.stats.diffed > 60_000, `diffed ${d.stats.diffed}`);
+  // Rebuilding from the ops gives the target.
+  const out = Buffer.alloc(dst.length);
+  let pos = 0;
+  let at = 0;
+  for (const op of d.ops) {
+    if (op[0] === "L") {
+      d.stream.copy(out, pos, at, at + op[1]);
+      at += op[1];
+      pos += op[1];
+      continue;
+    }
+    for (let i = 0; i < op[2]; i++)
+      out[pos + i] = (src[op[1] + i]! + (op[0] === "D" ? d.stream[at + i]! : 0)) & 255;
+    if (op[0] === "D") at += op[2];
+    pos += op[2];
+  }
+  assert.ok(out.equals(dst));
+  // The differences are mostly zeros: they compress far below the code itself.
+  const packed = brotliCompressSync(d.stream).length;
+  assert.ok(packed < brotliCompressSync(moved).length / 5, `stream ${packed} bytes`);
+});
