@@ -44,7 +44,7 @@ export interface CreateOptions {
   initrd?: string;
   /** dm-verity of an image whose hash tree is appended at `hashOffset` (the erofs data size). */
   verity?: { rootHash: string; hashOffset: number };
-  /** Brotli quality of the full plan (default 6) and of delta streams (default 9). */
+  /** Brotli quality of the full plan (default 6) and of delta streams (default 11). */
   fullQuality?: number;
   deltaQuality?: number;
   /** Bytes per verified target chunk: 4 KiB … 8 MiB, default 4 MiB. */
@@ -222,7 +222,7 @@ export async function createPayload(opts: CreateOptions): Promise<CreateResult> 
     const d = planDelta(src, dst);
     say(`delta plan from ${s.path}: compressing ${d.stream.length} bytes`);
     const per = streamPerChunk(d.ops, dst.length, chunkSize);
-    const blobs = await addPlanBlobs(area, d.stream, per, opts.deltaQuality ?? 9, 16 * MiB);
+    const blobs = await addPlanBlobs(area, d.stream, per, opts.deltaQuality ?? 11, 16 * MiB);
     const source: Plan["source"] = { size: src.length, sha256: srcSha };
     if (s.version) source.version = s.version;
     plans.push({ id, source, ops: d.ops, blobs, chunks: checkedChunks(chunks, per) });
