@@ -70,16 +70,27 @@ const POPULAR = 32;
  * offsets where the window starts, -1 for none.
  */
 function findSeeds(src: Buffer, dst: Buffer, blocks: number[]): Int32Array {
-  const hits = new Int32Array(blocks.length * SEEDS_PER_BLOCK * SEED_HITS).fill(-1);
+  const nSeeds = blocks.length * SEEDS_PER_BLOCK;
+  const hits = new Int32Array(nSeeds * SEED_HITS).fill(-1);
   if (blocks.length === 0 || src.length < 16) return hits;
-  const seen = new Int32Array(blocks.length * SEEDS_PER_BLOCK);
   let cap = 1 << 16;
-  while (cap < blocks.length * SEEDS_PER_BLOCK * 2) cap <<= 1;
-  // Open addressing: window hash -> seed index (+1; 0 = empty); equal hashes chain on.
+  while (cap < nSeeds * 2) cap <<= 1;
+  // Open addressing by window hash, each slot heading a list of the seeds
+  // with that hash (at most SAME_WINDOW of them: repeated content in the
+  // target must not make every source lookup walk a long chain).
+  const SAME_WINDOW = 8;
   const keys = new Int32Array(cap);
-  const vals = new Int32Array(cap);
+  const head = new Int32Array(cap); // seed + 1; 0 = empty slot
+  const count = new Int32Array(cap);
+  const seen = new Int32Array(cap);
+  const next = new Int32Array(nSeeds);
   const FILTER_BITS = 26;
   const filter = new Uint8Array(1 << (FILTER_BITS - 3));
+  const slotOf = (h: number) => {
+    let slot = (Math.imul(h, 0x9e3779b1) >>> 0) & (cap - 1);
+    while (head[slot] !== 0 && keys[slot] !== h) slot = (slot + 1) & (cap - 1);
+    return slot;
+  };
   const dw = words(dst);
   for (const [bi, b] of blocks.entries()) {
     const base = b * BLOCK;
@@ -89,10 +100,13 @@ function findSeeds(src: Buffer, dst: Buffer, blocks: number[]): Int32Array {
       if (dw[i] === dw[i + 1] && dw[i] === dw[i + 2] && dw[i] === dw[i + 3]) continue;
       for (let k = 0; k < 4; k++) {
         const h = k === 0 ? windowHash(dw, i) : windowHashAt(dst, base + o + k);
-        let slot = (Math.imul(h, 0x9e3779b1) >>> 0) & (cap - 1);
-        while (vals[slot] !== 0) slot = (slot + 1) & (cap - 1);
-        keys[slot] = h;
-        vals[slot] = bi * SEEDS_PER_BLOCK + (o / SEED_STEP) * 4 + k + 1;
+        const seed = bi * SEEDS_PER_BLOCK + (o / SEED_STEP) * 4 + k;
+        const slot = slotOf(h);
+        if (head[slot] === 0) keys[slot] = h;
+        else if (count[slot]! >= SAME_WINDOW) continue;
+        next[seed] = head[slot]!;
+        head[slot] = seed + 1;
+        count[slot]!++;
         const f = h >>> (32 - FILTER_BITS);
         filter[f >>> 3]! |= 1 << (f & 7);
       }
@@ -104,11 +118,11 @@ function findSeeds(src: Buffer, dst: Buffer, blocks: number[]): Int32Array {
     const h = windowHash(sw, i);
     const f = h >>> (32 - FILTER_BITS);
     if (((filter[f >>> 3]! >>> (f & 7)) & 1) === 0) continue;
-    let slot = (Math.imul(h, 0x9e3779b1) >>> 0) & (cap - 1);
-    for (; vals[slot] !== 0; slot = (slot + 1) & (cap - 1)) {
-      if (keys[slot] !== h) continue;
-      const seed = vals[slot]! - 1;
-      const n = seen[seed]!++;
+    const slot = slotOf(h);
+    if (head[slot] === 0) continue;
+    const n = seen[slot]!++;
+    if (n > POPULAR) continue;
+    for (let seed = head[slot]! - 1; seed >= 0; seed = next[seed]! - 1) {
       if (n < SEED_HITS) hits[seed * SEED_HITS + n] = i << 2;
       else if (n === POPULAR) hits.fill(-1, seed * SEED_HITS, (seed + 1) * SEED_HITS);
     }
