@@ -220,8 +220,11 @@ const ESCAPES: Record<string, string> = {
   "\r": "&#13;",
 };
 
+const NEEDS_ESCAPE = /[<>&"'\t\n\r]/;
+
 export function escapeXml(value: string): string {
-  return value.replace(/[<>&"'\t\n\r]/g, (c) => ESCAPES[c]!);
+  // Most values need nothing: a test is cheaper than a replace that copies nothing.
+  return NEEDS_ESCAPE.test(value) ? value.replace(/[<>&"'\t\n\r]/g, (c) => ESCAPES[c]!) : value;
 }
 
 /** Attribute `name` of `el`, or undefined. */

@@ -110,12 +110,14 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
     while (omaha.pendingTouches > 0 || omaha.flushing) await omaha.flushTouches();
   });
 
-  app.addHook("onResponse", async (req, reply) => {
+  // Callback style: an async hook costs every request a promise and its resolution.
+  app.addHook("onResponse", (req, reply, done) => {
     metrics.observe(
       req.routeOptions.url ?? "unmatched",
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {

@@ -24,7 +24,7 @@ export interface GroupRef {
 
 interface Entry<T> {
   at: number;
-  value: T;
+  value: Promise<T>;
 }
 
 export class ConfigCache {
@@ -43,13 +43,21 @@ export class ConfigCache {
     this.#channels.clear();
   }
 
-  async #cached<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  /**
+   * The load's promise is what is cached: the checks that arrive while it runs wait for it
+   * instead of each running the same queries (with 32 connections, dozens did every TTL_MS).
+   */
+  #cached<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T>): Promise<T> {
     const now = performance.now();
     const hit = map.get(key);
     if (hit && now - hit.at < TTL_MS) return hit.value;
-    const value = await load();
+    const value = load();
     if (map.size > 10_000) map.clear();
     map.set(key, { at: now, value });
+    // A failed load is not kept: the next check tries again.
+    value.catch(() => {
+      if (map.get(key)?.value === value) map.delete(key);
+    });
     return value;
   }
 

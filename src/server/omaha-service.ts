@@ -162,14 +162,15 @@ export class OmahaService {
       return false;
     }
     if (app.updateCheck && group && channel && groupMatches(group, prev)) {
-      if (nextVersion(prev.version, channel) !== null) return false;
+      if (nextVersionOf(prev.version, channel) !== null) return false;
     }
     let byMachine = this.#touches.get(app.appId);
     if (!byMachine) {
       byMachine = new Map();
       this.#touches.set(app.appId, byMachine);
     }
-    byMachine.set(machineId, Math.max(now, byMachine.get(machineId) ?? 0));
+    // Keyed by the database's copy of the id: the request's string is a slice of its body.
+    byMachine.set(prev.machine_id, Math.max(now, byMachine.get(prev.machine_id) ?? 0));
     return true;
   }
 
@@ -194,16 +195,18 @@ export class OmahaService {
     if (this.#touches.size === 0) return Promise.resolve();
     const batch = this.#touches;
     this.#touches = new Map();
-    this.#flushing = (async () => {
-      for (const [appId, byMachine] of batch) {
+    this.#flushing = Promise.all(
+      [...batch].map(([appId, byMachine]) => {
         // One time per batch (the newest): the batch spans at most one flush interval.
         let at = 0;
         for (const t of byMachine.values()) if (t > at) at = t;
-        await this.#o.hot.touch(appId, [...byMachine.keys()], at);
-      }
-    })().finally(() => {
-      this.#flushing = null;
-    });
+        return this.#o.hot.touch(appId, [...byMachine.keys()], at);
+      }),
+    )
+      .then(() => {})
+      .finally(() => {
+        this.#flushing = null;
+      });
     return this.#flushing;
   }
 
@@ -534,6 +537,23 @@ export class OmahaService {
       },
     };
   }
+}
+
+/** nextVersion per channel configuration (a new one is loaded on every change) and version. */
+const nextByChannel = new WeakMap<ChannelTarget, Map<string, string | null>>();
+
+function nextVersionOf(version: string, channel: ChannelTarget): string | null {
+  let byVersion = nextByChannel.get(channel);
+  if (!byVersion) {
+    byVersion = new Map();
+    nextByChannel.set(channel, byVersion);
+  }
+  let next = byVersion.get(version);
+  if (next === undefined) {
+    next = nextVersion(version, channel);
+    if (byVersion.size < 1000) byVersion.set(version, next);
+  }
+  return next;
 }
 
 function groupMatches(group: GroupRef, inst: { group_id: string | null }): boolean {

@@ -34,17 +34,21 @@ export async function openDatabase(target: string, opts: { poolSize?: number } =
     await migrateOrClose(db, "postgres");
     return { db, kind: "postgres", hot: postgresHotQueries(pool), close: () => db.destroy() };
   }
-  const { dialect, raw } = openSqlite(target);
+  // Every write of the serving connection drops the cached steady-state rows (hot-queries.ts).
+  let forget = () => {};
+  const { dialect, raw } = openSqlite(target, { onWrite: () => forget() });
   const db = new Kysely<Database>({ dialect });
   await migrateOrClose(db, "sqlite");
   const reader = openSqliteReader(target);
   const background = startSqliteBackground(target, {
     onError: (message) => process.emitWarning(`SQLite background writer of ${target}: ${message}`),
   });
+  const hot = sqliteHotQueries(reader, raw, background);
+  forget = hot.forget;
   return {
     db,
     kind: "sqlite",
-    hot: sqliteHotQueries(reader, raw, background),
+    hot,
     close: async () => {
       await background.stop();
       reader.close();

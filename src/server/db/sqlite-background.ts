@@ -11,8 +11,10 @@
 import { Worker } from "node:worker_threads";
 
 // Plain script (eval worker): nothing to resolve or strip at run time.
-// Touches queue up and are written together, one transaction per writeMs: a host row's page is
-// then written to the WAL once per transaction however many of its hosts checked. A PASSIVE
+// Touches queue up and are written together, one transaction per writeMs (5 s): a host row's
+// page is then written to the WAL once per transaction however many of its hosts checked (at
+// 10,000 checks/s nearly every page of a 100,000-host table changes within a second, so the
+// cost per check falls with the interval; a killed process loses at most that much). A PASSIVE
 // checkpoint runs when the WAL has grown past checkpointBytes or checkpointMs passed: it copies
 // each page once however often it changed meanwhile, where a checkpoint per second copied nearly
 // every page the touches dirtied (the worker's checkpoints cost more CPU per check than its
@@ -101,7 +103,10 @@ parentPort.on("message", (m) => {
 `;
 
 export interface SqliteBackground {
-  /** Set last_check_at = at for these hosts (never backwards); resolves once written. */
+  /**
+   * Queue last_check_at = at for these hosts (never backwards). Resolves at once: the worker
+   * writes them within writeMs, or when stopped (the process stays alive until then).
+   */
   touch(appId: string, machineIds: string[], at: number): Promise<void>;
   /** Finish queued writes, then close the worker's connection. */
   stop(): Promise<void>;
@@ -120,28 +125,23 @@ export function startSqliteBackground(
     eval: true,
     workerData: {
       path,
-      writeMs: opts.writeMs ?? 1000,
+      writeMs: opts.writeMs ?? 5000,
       checkpointMs: opts.checkpointMs ?? 30_000,
       checkpointBytes: opts.checkpointBytes ?? 8 * 1024 * 1024,
     },
   });
-  const waiting = new Map<number, () => void>();
+  /** Batches handed over and not written yet: the worker keeps the process alive meanwhile. */
+  let unwritten = 0;
   let nextId = 1;
   let exited = false;
+  let stopping = false;
   worker.on("message", (m: { error?: string; done?: number }) => {
     if (m.error) opts.onError?.(m.error);
-    if (m.done !== undefined) {
-      const done = waiting.get(m.done);
-      waiting.delete(m.done);
-      done?.();
-    }
+    if (m.done !== undefined && --unwritten === 0 && !stopping) worker.unref();
   });
   const gone = new Promise<void>((resolve) =>
     worker.once("exit", () => {
       exited = true;
-      const all = [...waiting.values()];
-      waiting.clear();
-      for (const done of all) done();
       resolve();
     }),
   );
@@ -150,27 +150,17 @@ export function startSqliteBackground(
   return {
     touch(appId, machineIds, at) {
       if (exited) return Promise.resolve();
-      const id = nextId++;
-      return new Promise<void>((resolve) => {
-        // Written up to writeMs later: keep the process alive until then (a shutdown flushes).
-        if (waiting.size === 0) worker.ref();
-        waiting.set(id, () => {
-          resolve();
-          if (waiting.size === 0) worker.unref();
-        });
-        worker.postMessage({
-          type: "touch",
-          id,
-          appId,
-          machineIds,
-          at,
-        });
-      });
+      // Written up to writeMs later (a shutdown flushes). Nobody waits for the write: the
+      // serving thread hands its batch over and is done with it.
+      if (unwritten++ === 0) worker.ref();
+      worker.postMessage({ type: "touch", id: nextId++, appId, machineIds, at });
+      return Promise.resolve();
     },
     async stop() {
       if (exited) return;
       // Messages are handled in order: queued writes finish before the connection closes.
       // Keep this process alive until they have.
+      stopping = true;
       worker.ref();
       worker.postMessage({ type: "stop" });
       await Promise.race([gone, new Promise((r) => setTimeout(r, 5000).unref())]);

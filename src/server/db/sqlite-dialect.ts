@@ -34,7 +34,19 @@ export function openSqliteReader(path: string): DatabaseSync {
   return raw;
 }
 
-export function openSqlite(path: string): { dialect: SqliteDialect; raw: DatabaseSync } {
+/** Statements that never change a row (their `changes` figure is a previous statement's). */
+const NO_WRITE = /^\s*(select|begin|commit|rollback|savepoint|release|pragma)\b/i;
+
+/**
+ * `onWrite` runs after every statement of this connection that may have changed a row (an
+ * INSERT/UPDATE/DELETE that changed at least one, or returned rows, or anything not known to be
+ * a pure read): what is cached from the database (hot-queries.ts) is dropped then.
+ */
+export function openSqlite(
+  path: string,
+  opts: { onWrite?: () => void } = {},
+): { dialect: SqliteDialect; raw: DatabaseSync } {
+  const onWrite = opts.onWrite ?? (() => {});
   const raw = new DatabaseSync(path);
   // WAL + NORMAL survives a killed process (not a power cut) without fsync per commit.
   raw.exec("PRAGMA journal_mode = WAL");
@@ -43,7 +55,7 @@ export function openSqlite(path: string): { dialect: SqliteDialect; raw: Databas
   // Checkpoints run on a worker thread (sqlite-background.ts), never in a commit here.
   raw.exec("PRAGMA wal_autocheckpoint = 0");
   tune(raw);
-  const cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
+  const cache = new Map<string, { stmt: StatementSync; reader: boolean; writes: boolean }>();
   const database: SqliteDatabase = {
     close: () => raw.close(),
     prepare(query: string): SqliteStatement {
@@ -53,19 +65,28 @@ export function openSqlite(path: string): { dialect: SqliteDialect; raw: Databas
       let entry = cache.get(sql);
       if (!entry) {
         const stmt = raw.prepare(sql);
-        entry = { stmt, reader: stmt.columns().length > 0 };
+        entry = { stmt, reader: stmt.columns().length > 0, writes: !NO_WRITE.test(sql) };
         if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
         cache.set(sql, entry);
       }
-      const { stmt: s, reader } = entry;
+      const { stmt: s, reader, writes } = entry;
       return {
         reader,
-        all: (params) => s.all(...bind(params)),
+        all: (params) => {
+          const rows = s.all(...bind(params));
+          // UPDATE/DELETE … RETURNING: a row back is a row changed.
+          if (writes && rows.length > 0) onWrite();
+          return rows;
+        },
         run: (params) => {
           const r = s.run(...bind(params));
+          if (writes && r.changes !== 0) onWrite();
           return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
         },
-        iterate: (params) => s.iterate(...bind(params)) as IterableIterator<unknown>,
+        iterate: (params) => {
+          if (writes) onWrite();
+          return s.iterate(...bind(params)) as IterableIterator<unknown>;
+        },
       };
     },
   };
