@@ -148,3 +148,48 @@ test("shifted code with changed addresses becomes a difference, not literals", (
   const packed = brotliCompressSync(d.stream).length;
   assert.ok(packed < brotliCompressSync(moved).length / 5, `stream ${packed} bytes`);
 });
+
+test("random small images: the delta's ops rebuild the target exactly", () => {
+  let x = 99;
+  const r = (n: number) => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return Math.floor((x / 2 ** 32) * n);
+  };
+  for (let round = 0; round < 40; round++) {
+    // Odd sizes (not whole blocks, not whole words, sometimes tiny), then
+    // moves, insertions and byte edits.
+    const src = bytes(1 + r(6), [1, 15, 17, 4095, 4097, 9001, 30_000][r(7)]! + r(5000));
+    const pieces: Buffer[] = [];
+    for (let k = 0; k < 1 + r(5); k++) {
+      const a = r(src.length);
+      pieces.push(src.subarray(a, a + r(12_000)));
+      if (r(2)) pieces.push(bytes(2 + r(5), r(300)));
+    }
+    const dst = Buffer.concat(pieces.length ? pieces : [Buffer.alloc(1)]);
+    for (let k = r(50); k > 0 && dst.length > 0; k--) dst[r(dst.length)] = r(256);
+    if (dst.length === 0) continue;
+    const d = planDelta(src, dst);
+    const out = Buffer.alloc(dst.length);
+    let pos = 0;
+    let at = 0;
+    for (const op of d.ops) {
+      if (op[0] === "L") {
+        d.stream.copy(out, pos, at, at + op[1]);
+        at += op[1];
+        pos += op[1];
+        continue;
+      }
+      assert.ok(
+        op[1] >= 0 && op[1] + op[2] <= src.length,
+        `round ${round}: op reads past the source`,
+      );
+      for (let i = 0; i < op[2]; i++)
+        out[pos + i] = (src[op[1] + i]! + (op[0] === "D" ? d.stream[at + i]! : 0)) & 255;
+      if (op[0] === "D") at += op[2];
+      pos += op[2];
+    }
+    assert.equal(pos, dst.length, `round ${round}: ops cover the target`);
+    assert.equal(at, d.stream.length, `round ${round}: stream used up`);
+    assert.ok(out.equals(dst), `round ${round}: rebuilt bytes differ`);
+  }
+});
