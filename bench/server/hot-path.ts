@@ -102,7 +102,10 @@ try {
     const worker = async () => {
       while (next < n) {
         const body = bodies[next++ % bodies.length]!;
-        const xml = encodeResponse(await omaha.handle(decodeRequest(body), { ip: "127.0.0.1" }));
+        const req = decodeRequest(body);
+        const ctx = { ip: "127.0.0.1" };
+        // As the HTTP handler does (app.ts).
+        const xml = encodeResponse(omaha.steadyAnswer(req, ctx) ?? (await omaha.handle(req, ctx)));
         if (xml.includes('status="noupdate"')) noupdate++;
         // Let timers (the last-check flush) run, as between requests of a real server.
         await new Promise((r) => setImmediate(r));

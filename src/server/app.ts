@@ -171,7 +171,9 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
         }
         throw err;
       }
-      return encodeResponse(await omaha.handle(decoded, { ip: req.ip }));
+      const ctx = { ip: req.ip };
+      // The steady state needs no waiting when its data is in memory (most checks).
+      return encodeResponse(omaha.steadyAnswer(decoded, ctx) ?? (await omaha.handle(decoded, ctx)));
     };
     const prefix = o.secretPath ? `/${o.secretPath.replace(/^\/|\/$/g, "")}` : "";
     scope.post(`${prefix}/v1/update/`, { schema: { hide: true } }, handler);

@@ -25,6 +25,8 @@ export interface GroupRef {
 interface Entry<T> {
   at: number;
   value: Promise<T>;
+  /** Set once the load has finished: read without waiting by the peek methods. */
+  loaded?: { value: T };
 }
 
 export class ConfigCache {
@@ -53,12 +55,39 @@ export class ConfigCache {
     if (hit && now - hit.at < TTL_MS) return hit.value;
     const value = load();
     if (map.size > 10_000) map.clear();
-    map.set(key, { at: now, value });
+    const entry: Entry<T> = { at: now, value };
+    map.set(key, entry);
+    value.then(
+      (v) => {
+        entry.loaded = { value: v };
+      },
+      () => {},
+    );
     // A failed load is not kept: the next check tries again.
     value.catch(() => {
       if (map.get(key)?.value === value) map.delete(key);
     });
     return value;
+  }
+
+  /** A fresh, loaded entry's value; undefined when it would have to be (re)loaded. */
+  #peek<T>(map: Map<string, Entry<T>>, key: string): T | undefined {
+    const hit = map.get(key);
+    if (!hit?.loaded || performance.now() - hit.at >= TTL_MS) return undefined;
+    return hit.loaded.value;
+  }
+
+  peekAppExists(appId: string): boolean | undefined {
+    return this.#peek(this.#apps, appId);
+  }
+
+  /** The group of a track (null: none), or undefined when not at hand. */
+  peekGroup(appId: string, track: string): GroupRef | null | undefined {
+    return this.#peek(this.#groups, `${appId}\u0000${track}`);
+  }
+
+  peekChannel(channelId: string): ChannelTarget | null | undefined {
+    return this.#peek(this.#channels, channelId);
   }
 
   appExists(appId: string): Promise<boolean> {

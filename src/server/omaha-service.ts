@@ -77,16 +77,33 @@ export class OmahaService {
     const now = this.#o.clock();
     const apps: ResponseApp[] = [];
     for (const app of req.apps) apps.push(await this.#handleApp(app, ctx, now));
-    const sinceMidnight = Math.floor((now % 86_400_000) / 1000);
-    return {
-      protocol: "3.0",
-      server: "slipway",
-      dayStart: {
-        elapsedSeconds: sinceMidnight,
-        elapsedDays: Math.floor((now - OMAHA_EPOCH_MS) / 86_400_000),
-      },
-      apps,
-    };
+    return response(now, apps);
+  }
+
+  /**
+   * The steady state answered without waiting for anything, when all it needs is in memory
+   * (the configuration cache and, on SQLite, the cached host row): one app, no events, a
+   * known host on its version. Null otherwise: then `handle` decides (same rules, same answer).
+   */
+  steadyAnswer(req: OmahaRequest, ctx: RequestContext): OmahaResponse | null {
+    const app = req.apps.length === 1 ? req.apps[0]! : undefined;
+    const cachedRow = this.#o.hot.cached;
+    if (!app || app.events.length > 0 || !cachedRow) return null;
+    const machineId = app.machineId ?? "";
+    if (machineId === "" || machineId.length > MAX_FIELD || (app.version ?? "") === "") return null;
+    if (this.config.peekAppExists(app.appId) !== true) return null;
+    const group = this.config.peekGroup(app.appId, (app.track ?? "").slice(0, MAX_FIELD));
+    if (group === undefined) return null;
+    const channel = group?.channelId ? this.config.peekChannel(group.channelId) : null;
+    if (channel === undefined) return null;
+    const prev = cachedRow(app.appId, machineId);
+    if (!prev) return null;
+    const now = this.#o.clock();
+    if (!this.#unchanged(app, ctx, now, group, channel, prev)) return null;
+    const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
+    if (app.ping) res.ping = { status: "ok" };
+    if (app.updateCheck) res.updateCheck = this.#noupdate();
+    return response(now, [res]);
   }
 
   async #handleApp(app: RequestApp, ctx: RequestContext, now: number): Promise<ResponseApp> {
@@ -147,7 +164,22 @@ export class OmahaService {
   ): Promise<boolean> {
     if (app.events.length > 0) return false;
     const prev = await this.#o.hot.instance(app.appId, machineId);
-    if (!prev || IN_PROGRESS.includes(prev.status)) return false;
+    return prev !== undefined && this.#unchanged(app, ctx, now, group, channel, prev);
+  }
+
+  /**
+   * Whether a check changes nothing about its known host and has nothing to offer it; if so its
+   * last-check time is queued (the only write of the steady state).
+   */
+  #unchanged(
+    app: RequestApp,
+    ctx: RequestContext,
+    now: number,
+    group: GroupRef | null,
+    channel: ChannelTarget | null,
+    prev: Readonly<InstanceSnapshot>,
+  ): boolean {
+    if (IN_PROGRESS.includes(prev.status)) return false;
     const f = instanceFields(app, ctx, now, group, prev);
     if (
       f.version !== prev.version ||
@@ -537,6 +569,18 @@ export class OmahaService {
       },
     };
   }
+}
+
+function response(now: number, apps: ResponseApp[]): OmahaResponse {
+  return {
+    protocol: "3.0",
+    server: "slipway",
+    dayStart: {
+      elapsedSeconds: Math.floor((now % 86_400_000) / 1000),
+      elapsedDays: Math.floor((now - OMAHA_EPOCH_MS) / 86_400_000),
+    },
+    apps,
+  };
 }
 
 /** nextVersion per channel configuration (a new one is loaded on every change) and version. */

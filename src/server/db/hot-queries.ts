@@ -25,6 +25,8 @@ export interface InstanceSnapshot {
 
 export interface HotQueries {
   instance(appId: string, machineId: string): Promise<Readonly<InstanceSnapshot> | undefined>;
+  /** The host's row if it is at hand in memory (SQLite only), without a query. */
+  cached?(appId: string, machineId: string): Readonly<InstanceSnapshot> | undefined;
   /** Set last_check_at = at for these hosts of one app (never moves it backwards). */
   touch(appId: string, machineIds: string[], at: number): Promise<void>;
 }
@@ -117,6 +119,7 @@ export function sqliteHotQueries(
       const row = selectOwn.get(appId, machineId) as InstanceSnapshot | undefined;
       return row && cache.add(appId, row);
     },
+    cached: (appId, machineId) => cache.get(appId, machineId),
     touch: (appId, machineIds, at) => background.touch(appId, machineIds, at),
     forget: () => cache.clear(),
   };
