@@ -96,11 +96,25 @@ WantedBy=multi-user.target
 
 export const OEM_ENVIRONMENT_SCRIPT = `#!/bin/sh
 # Add each KEY=value of /oem/environment to /etc/environment unless KEY is set there already.
-set -e
-touch /etc/environment
+# Runs on every boot: shell builtins only (no grep, no touch), one append at the end.
+nl='
+'
+keys=$nl
+ends_in_newline=yes
+if [ -e /etc/environment ]; then
+  while IFS= read -r line || { [ -n "$line" ] && ends_in_newline=; }; do
+    case "$line" in ''|'#'*) ;; *) keys="$keys\${line%%=*}$nl" ;; esac
+  done < /etc/environment
+fi
+add=
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in ''|'#'*) continue ;; esac
   key=\${line%%=*}
-  grep -q "^\${key}=" /etc/environment || printf '%s\\n' "$line" >> /etc/environment
+  case "$keys" in *"$nl$key$nl"*) continue ;; esac
+  keys="$keys$key$nl"
+  add="$add$line$nl"
 done < /oem/environment
+[ -n "$add" ] || exit 0
+[ -n "$ends_in_newline" ] || add="$nl$add"
+printf '%s' "$add" >> /etc/environment
 `;

@@ -6,7 +6,7 @@
 export const STAGE_VERSIONS = {
   rootfs: 1,
   initrd: 3,
-  customize: 4,
+  customize: 5,
   usr: 1,
   root: 1,
   oem: 1,

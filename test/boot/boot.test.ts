@@ -6,7 +6,8 @@
  *     with the root hash meta.json records);
  *   - UEFI: a second build's usr.img, kernel and initrd installed into USR-B of the dev disk
  *     (src/boot/image-slots.ts, the offline twin of the agent's install), B at priority 2 with
- *     one try: boots B, the try used up;
+ *     one try: boots B, the try used up; on the image-sized disk repart is skipped and nothing
+ *     mounts the ESP (the everyday boot's costs kept off);
  *   - BIOS: B corrupted and on trial again, the disk grown to 3 GiB: the machine falls back
  *     to A by itself, and that boot is the dev build's BIOS acceptance boot (USR-A read-only,
  *     ROOT grown, no failed units), so both firmwares boot the dev USR-A without a sixth boot;
@@ -103,6 +104,7 @@ function assertHealthy(r: BootReport, slot: "a" | "b", usrId: string, usrSource:
 /** ROOT (partition 9) must now run from its start to the end of the grown disk. */
 function assertGrown(r: BootReport, disk: string, diskBytes: number): void {
   assert.equal(r.diskBytes, diskBytes);
+  assert.equal(r.repart, "active", "systemd-repart ran: the disk had room after ROOT");
   const root = readGpt(disk).partitions.find((p) => p.number === 9)!;
   const expected = diskBytes - Number(root.firstLba) * 512;
   // repart leaves at most the backup GPT and alignment slack at the end.
@@ -177,6 +179,10 @@ test("UEFI: a second build written into USR-B at priority 2, tries 1 boots B (th
 
   const { report } = await boot("uefi-b", abDisk, "uefi", { snapshot: false });
   assertHealthy(report, "b", "B", "/dev/vda4");
+  // The disk is the image's size: no room after ROOT, so repart is skipped (as on every boot
+  // after the one that grew ROOT), and nothing in the boot mounted the ESP.
+  assert.equal(report.repart, "inactive", "systemd-repart skipped");
+  assert.equal(report.bootMount, "inactive", "/boot (the ESP automount) left unmounted");
   // GRUB used up the try before booting; nothing marked B good.
   const state = await readBootStateFromDisk(abDisk);
   assert.deepEqual(state.B, { priority: 2, tries: 0, successful: 0 });

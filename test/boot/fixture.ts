@@ -43,6 +43,8 @@ echo "report root-mount=$(findmnt -no SOURCE,FSTYPE /  | tr ' ' '|')"
 echo "report root-bytes=$(df -B1 --output=size / | tail -1 | tr -d ' ')"
 echo "report disk-bytes=$(lsblk -bdno SIZE /dev/vda | tr -d ' ')"
 echo "report root-part-bytes=$(lsblk -bdno SIZE /dev/vda9 | tr -d ' ')"
+echo "report repart=$(systemctl show -P ActiveState systemd-repart.service)"
+echo "report boot-mount=$(systemctl show -P ActiveState boot.mount)"
 systemctl --failed --no-legend --plain | sed 's/^/report failed=/'
 echo "${REPORT_END}"
 } > /dev/ttyS0 2>&1
@@ -136,6 +138,10 @@ export interface BootReport {
   rootBytes: number;
   rootPartBytes: number;
   diskBytes: number;
+  /** systemd-repart's state: "active" when it ran, "inactive" when skipped (no room to grow). */
+  repart: string;
+  /** The ESP's automounted /boot: "inactive" unless something used it during boot. */
+  bootMount: string;
   failed: string[];
 }
 
@@ -162,6 +168,8 @@ export function parseReport(lines: string[]): BootReport {
     rootBytes: Number(r["root-bytes"] ?? 0),
     rootPartBytes: Number(r["root-part-bytes"] ?? 0),
     diskBytes: Number(r["disk-bytes"] ?? 0),
+    repart: r.repart ?? "",
+    bootMount: r["boot-mount"] ?? "",
     failed,
   };
 }

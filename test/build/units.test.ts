@@ -20,7 +20,7 @@ import { StageCache } from "../../src/build/cache.ts";
 import { convertImage, formatExtension, type ImageFormat } from "../../src/build/formats.ts";
 import { hashJson, hashPath } from "../../src/build/hash.ts";
 import { MissingToolsError, missingTools, tool } from "../../src/build/host-tools.ts";
-import { osRelease, updateConf } from "../../src/build/image-files.ts";
+import { OEM_ENVIRONMENT_SCRIPT, osRelease, updateConf } from "../../src/build/image-files.ts";
 import { licenceNames } from "../../src/build/licences.ts";
 import { lockfileFrom, type PackageRequest, pinsFor } from "../../src/build/lockfile.ts";
 import { diffPackages } from "../../src/build/meta.ts";
@@ -341,5 +341,36 @@ describe("the update agent in every image", () => {
       hashJson(await customizeStage.key(input)),
       hashJson(await customizeStage.key(changed)),
     );
+  });
+});
+
+describe("the OEM environment merge (runs on every boot, shell builtins only)", () => {
+  it("adds the OEM's keys that /etc/environment lacks, keeps local values, and is idempotent", () => {
+    const dir = mkdtempSync(join(tmp, "oem-env-"));
+    const etc = join(dir, "etc-environment");
+    const oem = join(dir, "oem-environment");
+    const script = join(dir, "merge");
+    writeFileSync(
+      script,
+      OEM_ENVIRONMENT_SCRIPT.replaceAll("/etc/environment", etc).replaceAll(
+        "/oem/environment",
+        oem,
+      ),
+    );
+    writeFileSync(oem, "SLIPWAY_PLATFORM=qemu\n# comment\n\nFOO=oem\nexport X\nBAR=2");
+    // A local value wins, and a last line without a newline is not glued to the first addition.
+    writeFileSync(etc, "FOO=local\nexport X\nPATH=/x");
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync("sh", [script], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    assert.equal(
+      readFileSync(etc, "utf8"),
+      "FOO=local\nexport X\nPATH=/x\nSLIPWAY_PLATFORM=qemu\nBAR=2\n",
+    );
+    // No /etc/environment yet (a fresh ROOT): it is created with the OEM's lines.
+    rmSync(etc);
+    assert.equal(spawnSync("sh", [script]).status, 0);
+    assert.equal(readFileSync(etc, "utf8"), "SLIPWAY_PLATFORM=qemu\nFOO=oem\nexport X\nBAR=2\n");
   });
 });
