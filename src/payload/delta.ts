@@ -3,10 +3,11 @@
  * whole 4 KiB blocks, so when a package is added most blocks of the new
  * image exist somewhere in the old one, only at another address: a hash
  * index of the source's blocks finds them anywhere (op C). The blocks that
- * changed are mostly metadata (inodes, directories) whose bytes shifted
- * numbers: stored as a bytewise difference against the most similar source
- * block they are a small, very compressible stream (op D). The rest is new
- * data (op L). See docs/payload.md for the measurements behind this.
+ * changed — metadata (inodes, directories) whose numbers shifted, rebuilt
+ * code whose addresses moved — are matched byte by byte the way bsdiff
+ * does: stretches at one source shift stored as bytewise differences (op
+ * D), mostly zeros and very compressible, and what matches nowhere as is
+ * (op L). See docs/payload.md for the measurements behind this.
  */
 import { createHash } from "node:crypto";
 import type { Op } from "./format.ts";
@@ -212,7 +213,7 @@ export function planDelta(src: Buffer, dst: Buffer): DeltaPlan {
   /**
    * A run of changed blocks [a, b), encoded the way bsdiff does: a shift
    * (source offset − target offset) holds until an exact match at another
-   * shift beats it clearly; each shift's stretch is stored as a difference
+   * shift has more equal bytes; each shift's stretch is stored as a difference
    * against the source as far as it stays ≥ 50% equal (the share that
    * makes differences compress better than the bytes), the rest literally.
    * Rebuilt code keeps most bytes and changes addresses, so its
