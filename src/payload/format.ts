@@ -302,7 +302,8 @@ export function decodePlanBody(
     throw new InputError(`${what} does not decompress`, { where });
   }
   const r = new WireReader(raw, what, where);
-  const n = r.count(3);
+  // An op takes at least its kind and length byte (L has no shift).
+  const n = r.count(2);
   const kinds = r.raw(n);
   const ops: Op[] = [];
   const lens: number[] = [];

@@ -193,3 +193,20 @@ test("random small images: the delta's ops rebuild the target exactly", () => {
     assert.ok(out.equals(dst), `round ${round}: rebuilt bytes differ`);
   }
 });
+
+test("a body of many 1-byte ops in one chunk decodes (the op count bound is not too tight)", () => {
+  const ops: PlanBody["ops"] = [];
+  for (let i = 0; i < 300; i++) ops.push(["L", 1], ["C", i * 2, 1]);
+  const m: Manifest = {
+    ...manifest,
+    target: { size: 600, sha256: hex("t") },
+    plans: [deltaRef],
+  };
+  const b: PlanBody = {
+    ops,
+    blobs: [{ ...blob(3), rawSize: 300, firstChunk: 0 }],
+    chunks: [[0, hex("c0")]],
+  };
+  const plan = decodePlanBody(brotliCompressSync(encodePlanBody(b)), m, deltaRef, "b");
+  assert.deepEqual(plan.ops, ops);
+});
