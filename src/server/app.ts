@@ -159,7 +159,9 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
       { parseAs: "string", bodyLimit: MAX_XML_BYTES },
       (_req, body, done) => done(null, body),
     );
-    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    // Not async: a steady-state answer is returned as a string and sent at once (fastify wraps
+    // a returned promise, which the other checks get).
+    const handler = (req: FastifyRequest, reply: FastifyReply): string | Promise<string> => {
       reply.type("text/xml; charset=utf-8");
       let decoded: ReturnType<typeof decodeRequest>;
       try {
@@ -173,7 +175,9 @@ export async function buildApp(o: AppOptions): Promise<ServerApp> {
       }
       const ctx = { ip: req.ip };
       // The steady state needs no waiting when its data is in memory (most checks).
-      return encodeResponse(omaha.steadyAnswer(decoded, ctx) ?? (await omaha.handle(decoded, ctx)));
+      const steady = omaha.steadyAnswer(decoded, ctx);
+      if (steady) return encodeResponse(steady);
+      return omaha.handle(decoded, ctx).then(encodeResponse);
     };
     const prefix = o.secretPath ? `/${o.secretPath.replace(/^\/|\/$/g, "")}` : "";
     scope.post(`${prefix}/v1/update/`, { schema: { hide: true } }, handler);
