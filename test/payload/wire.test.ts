@@ -27,6 +27,33 @@ import { bytes } from "./fixture.ts";
 const hex = (s: string) => createHash("sha256").update(s).digest("hex");
 const blob = (n: number) => ({ offset: n * 100, size: 100, sha256: hex(`b${n}`), rawSize: 300 });
 
+/**
+ * Run planDelta's ops the way apply does (L: literal from the stream, C: copy
+ * from the source, D: source plus stream bytes mod 256); `where` names the case
+ * in failures. Checks every op stays inside the source and the stream is used up.
+ */
+function rebuild(src: Buffer, d: ReturnType<typeof planDelta>, length: number, where: string) {
+  const out = Buffer.alloc(length);
+  let pos = 0;
+  let at = 0;
+  for (const op of d.ops) {
+    if (op[0] === "L") {
+      d.stream.copy(out, pos, at, at + op[1]);
+      at += op[1];
+      pos += op[1];
+      continue;
+    }
+    assert.ok(op[1] >= 0 && op[1] + op[2] <= src.length, `${where}: op reads past the source`);
+    for (let i = 0; i < op[2]; i++)
+      out[pos + i] = (src[op[1] + i]! + (op[0] === "D" ? d.stream[at + i]! : 0)) & 255;
+    if (op[0] === "D") at += op[2];
+    pos += op[2];
+  }
+  assert.equal(pos, length, `${where}: ops cover the target`);
+  assert.equal(at, d.stream.length, `${where}: stream used up`);
+  return out;
+}
+
 const manifest: Manifest = {
   format: 3,
   version: "1.2",
@@ -128,22 +155,7 @@ test("shifted code with changed addresses becomes a difference, not literals", (
   assert.ok(d.stats.literal < 1000, `literal ${d.stats.literal}`);
   assert.ok(d.stats.diffed > 60_000, `diffed ${d.stats.diffed}`);
   // Rebuilding from the ops gives the target.
-  const out = Buffer.alloc(dst.length);
-  let pos = 0;
-  let at = 0;
-  for (const op of d.ops) {
-    if (op[0] === "L") {
-      d.stream.copy(out, pos, at, at + op[1]);
-      at += op[1];
-      pos += op[1];
-      continue;
-    }
-    for (let i = 0; i < op[2]; i++)
-      out[pos + i] = (src[op[1] + i]! + (op[0] === "D" ? d.stream[at + i]! : 0)) & 255;
-    if (op[0] === "D") at += op[2];
-    pos += op[2];
-  }
-  assert.ok(out.equals(dst));
+  assert.ok(rebuild(src, d, dst.length, "shifted code").equals(dst));
   // The differences are mostly zeros: they compress far below the code itself.
   const packed = brotliCompressSync(d.stream).length;
   assert.ok(packed < brotliCompressSync(moved).length / 5, `stream ${packed} bytes`);
@@ -169,27 +181,7 @@ test("random small images: the delta's ops rebuild the target exactly", () => {
     for (let k = r(50); k > 0 && dst.length > 0; k--) dst[r(dst.length)] = r(256);
     if (dst.length === 0) continue;
     const d = planDelta(src, dst);
-    const out = Buffer.alloc(dst.length);
-    let pos = 0;
-    let at = 0;
-    for (const op of d.ops) {
-      if (op[0] === "L") {
-        d.stream.copy(out, pos, at, at + op[1]);
-        at += op[1];
-        pos += op[1];
-        continue;
-      }
-      assert.ok(
-        op[1] >= 0 && op[1] + op[2] <= src.length,
-        `round ${round}: op reads past the source`,
-      );
-      for (let i = 0; i < op[2]; i++)
-        out[pos + i] = (src[op[1] + i]! + (op[0] === "D" ? d.stream[at + i]! : 0)) & 255;
-      if (op[0] === "D") at += op[2];
-      pos += op[2];
-    }
-    assert.equal(pos, dst.length, `round ${round}: ops cover the target`);
-    assert.equal(at, d.stream.length, `round ${round}: stream used up`);
+    const out = rebuild(src, d, dst.length, `round ${round}`);
     assert.ok(out.equals(dst), `round ${round}: rebuilt bytes differ`);
   }
 });
