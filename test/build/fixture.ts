@@ -21,6 +21,7 @@ import {
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Document, isSeq, parseDocument } from "yaml";
+import { buildAgentFiles } from "../../src/build/agent-bundle.ts";
 import { hashJson, hashPath } from "../../src/build/hash.ts";
 import { type BuildMeta, readMeta } from "../../src/build/meta.ts";
 
@@ -133,6 +134,9 @@ async function fixtureKey(workDir: string): Promise<string> {
     config: await hashPath(join(workDir, "slipway.yaml")),
     work: await hashWorkInputs(workDir),
     code,
+    // The agent bundle also takes in code outside IMAGE_CODE (src/cli): its own hash, which the
+    // build's input hash uses, so a stale fixture never meets a build that rebuilds.
+    agent: (await buildAgentFiles()).hash,
   }).slice(0, 16);
 }
 
