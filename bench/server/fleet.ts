@@ -4,6 +4,60 @@ import { encodeRequest } from "../../src/omaha/index.ts";
 import type { Database } from "../../src/server/db/schema.ts";
 import { InstanceStatus } from "../../src/server/instance-status.ts";
 
+/**
+ * One app whose "stable" group follows a "stable" channel on `version` (a package with a
+ * placeholder payload); returns the group's id. Plain inserts: configuring it through the
+ * admin routes would need a token, and the rows are few.
+ */
+export async function seedStableChannel(
+  db: Kysely<Database>,
+  o: { app: string; version: string; now: number },
+): Promise<string> {
+  const packageId = crypto.randomUUID();
+  const channelId = crypto.randomUUID();
+  const groupId = crypto.randomUUID();
+  await db
+    .insertInto("applications")
+    .values({ id: o.app, name: o.app, description: "", created_at: o.now })
+    .execute();
+  await db
+    .insertInto("packages")
+    .values({
+      id: packageId,
+      app_id: o.app,
+      version: o.version,
+      base_url: `https://updates.example/${o.app}/`,
+      filename: "update.payload",
+      size: 1000,
+      sha256: "0".repeat(64),
+      sha1: "",
+      created_at: o.now,
+    } as never)
+    .execute();
+  await db
+    .insertInto("channels")
+    .values({
+      id: channelId,
+      app_id: o.app,
+      name: "stable",
+      package_id: packageId,
+      created_at: o.now,
+    } as never)
+    .execute();
+  await db
+    .insertInto("groups")
+    .values({
+      id: groupId,
+      app_id: o.app,
+      name: "stable",
+      track: "stable",
+      channel_id: channelId,
+      created_at: o.now,
+    } as never)
+    .execute();
+  return groupId;
+}
+
 /** Insert `count` hosts of `app` in `groupId`, on `version` and complete, 1,000 per statement. */
 export async function seedInstances(
   db: Kysely<Database>,

@@ -15,7 +15,7 @@ import { decodeRequest, encodeResponse } from "../../src/omaha/index.ts";
 import { buildApp } from "../../src/server/app.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
 import { createDatabase, startPostgres } from "../../test/server/pg-harness.ts";
-import { seedInstances, steadyCheckBody } from "./fleet.ts";
+import { seedInstances, seedStableChannel, steadyCheckBody } from "./fleet.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -39,52 +39,10 @@ try {
   const db = await openDatabase(database);
   const { app, omaha } = await buildApp({ db, dataDir: dir, publicUrl: "http://127.0.0.1:1" });
   const now = Date.now();
-  await db.db
-    .insertInto("applications")
-    .values({ id: APP, name: "bench", created_at: now } as never)
-    .execute();
-  // Configuration through the admin routes would need a token; the rows are few and plain.
-  const pkgId = crypto.randomUUID();
-  await db.db
-    .insertInto("packages")
-    .values({
-      id: pkgId,
-      app_id: APP,
-      version: VERSION,
-      base_url: "https://updates.example/bench/",
-      filename: "update.payload",
-      size: 1000,
-      sha256: "0".repeat(64),
-      sha1: "",
-      created_at: now,
-    } as never)
-    .execute();
-  const channelId = crypto.randomUUID();
-  await db.db
-    .insertInto("channels")
-    .values({
-      id: channelId,
-      app_id: APP,
-      name: "stable",
-      package_id: pkgId,
-      created_at: now,
-    } as never)
-    .execute();
-  const groupId = crypto.randomUUID();
-  await db.db
-    .insertInto("groups")
-    .values({
-      id: groupId,
-      app_id: APP,
-      name: "stable",
-      track: "stable",
-      channel_id: channelId,
-      created_at: now,
-    } as never)
-    .execute();
+  const groupId = await seedStableChannel(db.db, { app: APP, version: VERSION, now });
   await seedInstances(db.db, {
     app: APP,
-    groupId: groupId,
+    groupId,
     version: VERSION,
     count: INSTANCES,
     machine: machine,

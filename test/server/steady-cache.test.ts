@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { seedInstances, steadyCheckBody } from "../../bench/server/fleet.ts";
+import { seedInstances, seedStableChannel, steadyCheckBody } from "../../bench/server/fleet.ts";
 import { decodeResponse } from "../../src/omaha/index.ts";
 import { buildApp } from "../../src/server/app.ts";
 import { openDatabase } from "../../src/server/db/connect.ts";
@@ -19,39 +19,7 @@ test("SQLite: a cached steady-state row never outlives a write to it", async () 
   const { app } = await buildApp({ db, dataDir: dir, publicUrl: "http://127.0.0.1:1" });
   try {
     const now = Date.now();
-    await db.db
-      .insertInto("applications")
-      .values({ id: "a", name: "a", description: "", created_at: now })
-      .execute();
-    const pkg = { id: crypto.randomUUID(), app_id: "a", version: "2.0.0", created_at: now };
-    await db.db
-      .insertInto("packages")
-      .values({
-        ...pkg,
-        base_url: "https://updates.example/a/",
-        filename: "update.payload",
-        size: 1000,
-        sha256: "0".repeat(64),
-        sha1: "",
-      } as never)
-      .execute();
-    const channel = { id: crypto.randomUUID(), app_id: "a", name: "stable", created_at: now };
-    await db.db
-      .insertInto("channels")
-      .values({ ...channel, package_id: pkg.id } as never)
-      .execute();
-    const groupId = crypto.randomUUID();
-    await db.db
-      .insertInto("groups")
-      .values({
-        id: groupId,
-        app_id: "a",
-        name: "stable",
-        track: "stable",
-        channel_id: channel.id,
-        created_at: now,
-      } as never)
-      .execute();
+    const groupId = await seedStableChannel(db.db, { app: "a", version: "2.0.0", now });
     await seedInstances(db.db, {
       app: "a",
       groupId,
