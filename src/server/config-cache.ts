@@ -61,12 +61,11 @@ export class ConfigCache {
       (v) => {
         entry.loaded = { value: v };
       },
-      () => {},
+      // A failed load is not kept: the next check tries again.
+      () => {
+        if (map.get(key) === entry) map.delete(key);
+      },
     );
-    // A failed load is not kept: the next check tries again.
-    value.catch(() => {
-      if (map.get(key)?.value === value) map.delete(key);
-    });
     return value;
   }
 

@@ -89,8 +89,8 @@ export class OmahaService {
     const app = req.apps.length === 1 ? req.apps[0]! : undefined;
     const cachedRow = this.#o.hot.cached;
     if (!app || app.events.length > 0 || !cachedRow) return null;
-    const machineId = app.machineId ?? "";
-    if (machineId === "" || machineId.length > MAX_FIELD || (app.version ?? "") === "") return null;
+    const machineId = trackableMachineId(app);
+    if (machineId === undefined) return null;
     if (this.config.peekAppExists(app.appId) !== true) return null;
     const group = this.config.peekGroup(app.appId, (app.track ?? "").slice(0, MAX_FIELD));
     if (group === undefined) return null;
@@ -100,31 +100,24 @@ export class OmahaService {
     if (!prev) return null;
     const now = this.#o.clock();
     if (!this.#unchanged(app, ctx, now, group, channel, prev)) return null;
-    const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
-    if (app.ping) res.ping = { status: "ok" };
-    if (app.updateCheck) res.updateCheck = this.#noupdate();
-    return response(now, [res]);
+    return response(now, [this.#steadyResponse(app)]);
   }
 
   async #handleApp(app: RequestApp, ctx: RequestContext, now: number): Promise<ResponseApp> {
     const { db } = this.#o;
     if (!(await this.config.appExists(app.appId)))
       return { appId: app.appId, status: "error-unknownApplication", events: [] };
-    const machineId = app.machineId ?? "";
-    if (machineId === "" || machineId.length > MAX_FIELD || (app.version ?? "") === "") {
-      // Without a machine id or version nothing can be tracked; say so per app, write nothing.
+    const machineId = trackableMachineId(app);
+    // Without a machine id or version nothing can be tracked; say so per app, write nothing.
+    if (machineId === undefined)
       return { appId: app.appId, status: "error-invalidAppId", events: [] };
-    }
-    const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
     // Cached configuration is loaded before the transaction: on SQLite the transaction holds
     // the only connection.
     const group = await this.config.group(app.appId, (app.track ?? "").slice(0, MAX_FIELD));
     const channel = group?.channelId ? await this.config.channel(group.channelId) : null;
-    if (await this.#steadyState(app, machineId, ctx, now, group, channel)) {
-      if (app.ping) res.ping = { status: "ok" };
-      if (app.updateCheck) res.updateCheck = this.#noupdate();
-      return res;
-    }
+    if (await this.#steadyState(app, machineId, ctx, now, group, channel))
+      return this.#steadyResponse(app);
+    const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
     await db.transaction().execute(async (trx) => {
       const instance = await this.#upsertInstance(trx, app, machineId, ctx, now, group);
       for (const ev of app.events) {
@@ -142,6 +135,14 @@ export class OmahaService {
           app.deltaOkay === true,
         );
     });
+    return res;
+  }
+
+  /** The answer to a steady-state check: ok, its ping acknowledged, no update. */
+  #steadyResponse(app: RequestApp): ResponseApp {
+    const res: ResponseApp = { appId: app.appId, status: "ok", events: [] };
+    if (app.ping) res.ping = { status: "ok" };
+    if (app.updateCheck) res.updateCheck = this.#noupdate();
     return res;
   }
 
@@ -569,6 +570,14 @@ export class OmahaService {
       },
     };
   }
+}
+
+/** The host's machine id when the app can be tracked (a machine id and a version), else undefined. */
+function trackableMachineId(app: RequestApp): string | undefined {
+  const machineId = app.machineId ?? "";
+  if (machineId === "" || machineId.length > MAX_FIELD || (app.version ?? "") === "")
+    return undefined;
+  return machineId;
 }
 
 function response(now: number, apps: ResponseApp[]): OmahaResponse {
