@@ -187,10 +187,9 @@ function readBlob(r: WireReader): Blob {
   return { offset: r.varint(), size: r.varint(), sha256: r.sha256(), rawSize: r.varint() };
 }
 
-const planId = (source: PlanSource) =>
-  source === null ? "full" : `delta-${source.sha256.slice(0, 16)}`;
-
-export { planId };
+export function planId(source: PlanSource): string {
+  return source === null ? "full" : `delta-${source.sha256.slice(0, 16)}`;
+}
 
 /**
  * The manifest section (signed as is, not compressed: it is mostly hashes).
@@ -330,136 +329,78 @@ export function decodePlanBody(
   return { id: ref.id, source: ref.source, ops, blobs, chunks };
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-
-function validateBlob(b: unknown, what: string, where: string): asserts b is Blob {
-  const o = b as Blob;
-  if (
-    typeof o !== "object" ||
-    o === null ||
-    !isCount(o.offset) ||
-    !isCount(o.size) ||
-    !isCount(o.rawSize) ||
-    typeof o.sha256 !== "string" ||
-    !HEX64.test(o.sha256)
-  )
-    throw new InputError(`manifest: ${what} is malformed`, { where });
-}
-
 export const chunkCount = (m: Manifest) => Math.ceil(m.target.size / m.chunkSize);
 
-/** Check the structure of the signed manifest so the apply engine can trust it. */
-export function validateManifest(raw: unknown, where: string): asserts raw is Manifest {
+/**
+ * Check what the decoder's types do not already say about a signed manifest
+ * (sizes, ranges, distinct plans), so the apply engine can trust it.
+ */
+function validateManifest(m: Manifest, where: string): void {
   const bad = (what: string): never => {
     throw new InputError(`manifest: ${what}`, { where });
   };
-  const m = raw as Manifest;
-  if (typeof m !== "object" || m === null) bad("not an object");
-  if (m.format !== 3) bad("format is not 3");
-  if (typeof m.version !== "string") bad("version is missing");
-  if (m.codec !== "brotli") bad(`codec ${String(m.codec)} is not supported`);
   const t = m.target;
-  if (typeof t !== "object" || t === null || !isCount(t.size) || t.size === 0) bad("target size");
-  if (typeof t.sha256 !== "string" || !HEX64.test(t.sha256)) bad("target sha256");
+  if (t.size === 0) bad("target size");
   if (t.verity !== undefined) {
     // The agent writes both into slot.cfg: a hash tree appended to the image
     // starts at hashOffset, so without it the slot would not mount.
     const v = t.verity;
-    if (typeof v !== "object" || v === null || typeof v.rootHash !== "string")
-      bad("verity is malformed");
-    if (!HEX64.test(v.rootHash)) bad("verity root hash");
-    if (!isCount(v.hashOffset) || v.hashOffset % 4096 !== 0 || v.hashOffset >= t.size)
-      bad("verity hash offset");
+    if (v.hashOffset % 4096 !== 0 || v.hashOffset >= t.size) bad("verity hash offset");
   }
   // The apply engine holds two chunk-sized buffers: keep them inside the memory budget.
-  if (!isCount(m.chunkSize) || m.chunkSize < 4096 || m.chunkSize > 8 << 20) bad("chunkSize");
-  if (typeof m.boot !== "object" || m.boot === null) bad("boot");
+  if (m.chunkSize < 4096 || m.chunkSize > 8 << 20) bad("chunkSize");
   for (const k of ["kernel", "initrd"] as const) {
     const f = m.boot[k];
-    if (f === undefined) continue;
-    if (!isCount(f.size) || typeof f.sha256 !== "string" || !HEX64.test(f.sha256)) bad(k);
-    validateBlob(f.blob, k, where);
-    if (f.blob.rawSize !== f.size) bad(`${k} blob size`);
+    if (f !== undefined && f.blob.rawSize !== f.size) bad(`${k} blob size`);
   }
-  if (!Array.isArray(m.plans) || m.plans.length === 0) bad("no plans");
+  if (m.plans.length === 0) bad("no plans");
   const ids = new Set<string>();
   for (const p of m.plans) {
-    if (typeof p !== "object" || p === null || typeof p.id !== "string") bad("plan id");
     if (ids.has(p.id)) bad(`duplicate plan ${p.id}`);
     ids.add(p.id);
-    const s = p.source;
-    if (s !== null) {
-      if (typeof s !== "object" || !isCount(s.size) || s.size === 0) bad(`plan ${p.id}: source`);
-      if (typeof s.sha256 !== "string" || !HEX64.test(s.sha256)) bad(`plan ${p.id}: source`);
-    }
-    validateBlob(p.body, `plan ${p.id} body`, where);
+    if (p.source !== null && p.source.size === 0) bad(`plan ${p.id}: source`);
   }
 }
 
 /**
  * Check a plan body's arithmetic (ops cover the target exactly, blobs feed
- * every chunk, chunk hashes in order) so the apply engine can trust it blindly.
+ * every chunk, chunk hashes inside the target) so the apply engine can trust
+ * it blindly. Kinds, counts and the chunk order come from the decoder.
  */
-function validatePlanBody(
-  raw: unknown,
-  m: Manifest,
-  ref: PlanRef,
-  where: string,
-): asserts raw is PlanBody {
+function validatePlanBody(p: PlanBody, m: Manifest, ref: PlanRef, where: string): void {
   const bad = (what: string): never => {
     throw new InputError(`manifest: plan ${ref.id}: ${what}`, { where });
   };
-  const p = raw as PlanBody;
   const s = ref.source;
   const nChunks = chunkCount(m);
-  if (typeof p !== "object" || p === null) bad("body is not an object");
-  if (!Array.isArray(p.ops)) bad("ops");
   let covered = 0;
   let stream = 0;
   for (const op of p.ops) {
-    if (!Array.isArray(op)) bad("op");
-    if (op[0] === "L" && op.length === 2 && isCount(op[1]) && op[1] > 0) {
+    if (op[0] === "L") {
+      if (op[1] === 0) bad("empty op");
       covered += op[1];
       stream += op[1];
-    } else if (
-      (op[0] === "C" || op[0] === "D") &&
-      op.length === 3 &&
-      isCount(op[1]) &&
-      isCount(op[2]) &&
-      op[2] > 0
-    ) {
-      if (s === null) bad("a full plan cannot read a source");
-      if (op[1] + op[2] > s!.size) bad("op reads past the source");
-      covered += op[2];
-      if (op[0] === "D") stream += op[2];
-    } else bad("unknown op");
+      continue;
+    }
+    if (op[2] === 0) bad("empty op");
+    if (s === null) bad("a full plan cannot read a source");
+    // A relative offset can point before the source's start.
+    if (op[1] < 0 || op[1] + op[2] > s!.size) bad("op reads outside the source");
+    covered += op[2];
+    if (op[0] === "D") stream += op[2];
   }
   if (covered !== m.target.size) bad(`ops cover ${covered} bytes, target is ${m.target.size}`);
-  if (!Array.isArray(p.blobs) || p.blobs.length === 0) bad("blobs");
+  if (p.blobs.length === 0) bad("blobs");
   let rawBytes = 0;
   let prev = -1;
   for (const [i, b] of p.blobs.entries()) {
-    validateBlob(b, `plan ${ref.id} blob ${i}`, where);
-    if (!isCount(b.firstChunk) || b.firstChunk <= prev || b.firstChunk >= nChunks)
-      bad(`blob ${i} chunk range`);
+    if (b.firstChunk <= prev || b.firstChunk >= nChunks) bad(`blob ${i} chunk range`);
     if (i === 0 && b.firstChunk !== 0) bad("first blob must start at chunk 0");
     prev = b.firstChunk;
     rawBytes += b.rawSize;
   }
   if (rawBytes !== stream) bad(`blobs hold ${rawBytes} stream bytes, ops need ${stream}`);
-  if (!Array.isArray(p.chunks)) bad("chunk hashes");
-  prev = -1;
-  for (const c of p.chunks) {
-    const ok =
-      Array.isArray(c) &&
-      c.length === 2 &&
-      isCount(c[0]) &&
-      c[0] > prev &&
-      c[0] < nChunks &&
-      typeof c[1] === "string" &&
-      HEX64.test(c[1]);
-    if (!ok) bad("chunk hash list");
-    prev = c[0];
-  }
+  // Indices only grow (stored as gaps); the last must lie inside the target.
+  const last = p.chunks.at(-1);
+  if (last !== undefined && last[0] >= nChunks) bad("chunk hash list");
 }

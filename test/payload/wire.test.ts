@@ -202,3 +202,48 @@ test("a body of many 1-byte ops in one chunk decodes (the op count bound is not 
   const plan = decodePlanBody(brotliCompressSync(encodePlanBody(b)), m, deltaRef, "b");
   assert.deepEqual(plan.ops, ops);
 });
+
+test("a decodable manifest or plan body that breaks a rule of the format is refused, naming it", () => {
+  const m = (change: (x: Manifest) => void) => {
+    const x = structuredClone(manifest);
+    change(x);
+    return () => decodeManifest(encodeManifest(x), "m");
+  };
+  const refused: [() => unknown, RegExp][] = [
+    [m((x) => (x.target.size = 0)), /target size/],
+    [m((x) => (x.chunkSize = 1024)), /chunkSize/],
+    [m((x) => (x.target.verity!.hashOffset = 100)), /verity hash offset/],
+    [m((x) => (x.boot.kernel!.blob.rawSize = 299)), /kernel blob size/],
+    [m((x) => (x.plans = [])), /no plans/],
+    [m((x) => x.plans.push(x.plans[0]!)), /duplicate plan full/],
+    [m((x) => (x.plans[1]!.source!.size = 0)), /source/],
+  ];
+  const b = (ops: PlanBody["ops"], change: (x: PlanBody) => void = () => {}) => {
+    const x = structuredClone({ ...body, ops });
+    change(x);
+    return () => decodePlanBody(brotliCompressSync(encodePlanBody(x)), manifest, deltaRef, "b");
+  };
+  const ops = body.ops;
+  refused.push(
+    [b([["C", -4096, 4096], ...ops.slice(1)]), /outside the source/],
+    [b([...ops.slice(0, 4), ["D", 5 * 4096 - 5, 10]]), /outside the source/],
+    [b([...ops.slice(0, 2), ["L", 0], ...ops.slice(2)]), /empty op/],
+    [b([...ops, ["C", 0, 0]]), /empty op/],
+    [b(ops.slice(1)), /ops cover/],
+    [b(ops, (x) => (x.chunks = [[4, hex("c4")]])), /chunk hash list/],
+    [b(ops, (x) => (x.blobs[0]!.firstChunk = 1)), /chunk 0/],
+    [b(ops, (x) => (x.blobs[1]!.rawSize = 11)), /stream bytes/],
+    [b(ops, (x) => (x.blobs = [])), /blobs/],
+  );
+  const full = { ...manifest.plans[0]! };
+  refused.push([
+    () => decodePlanBody(brotliCompressSync(encodePlanBody(body)), manifest, full, "b"),
+    /full plan cannot read a source/,
+  ]);
+  for (const [i, [decode, message]] of refused.entries())
+    assert.throws(
+      decode,
+      (e: unknown) => e instanceof InputError && message.test(e.message),
+      `case ${i}`,
+    );
+});
