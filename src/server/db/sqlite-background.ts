@@ -83,7 +83,7 @@ const write = () => {
       if (db.isTransaction) db.exec("ROLLBACK");
       report(err);
     }
-    for (const m of batch) parentPort.postMessage({ done: m.id });
+    parentPort.postMessage({ done: batch.length });
   }
   if (walSize() >= workerData.checkpointBytes || Date.now() - lastCheckpoint >= workerData.checkpointMs)
     checkpoint();
@@ -132,12 +132,13 @@ export function startSqliteBackground(
   });
   /** Batches handed over and not written yet: the worker keeps the process alive meanwhile. */
   let unwritten = 0;
-  let nextId = 1;
   let exited = false;
   let stopping = false;
   worker.on("message", (m: { error?: string; done?: number }) => {
     if (m.error) opts.onError?.(m.error);
-    if (m.done !== undefined && --unwritten === 0 && !stopping) worker.unref();
+    if (m.done === undefined) return;
+    unwritten -= m.done;
+    if (unwritten === 0 && !stopping) worker.unref();
   });
   const gone = new Promise<void>((resolve) =>
     worker.once("exit", () => {
@@ -153,7 +154,7 @@ export function startSqliteBackground(
       // Written up to writeMs later (a shutdown flushes). Nobody waits for the write: the
       // serving thread hands its batch over and is done with it.
       if (unwritten++ === 0) worker.ref();
-      worker.postMessage({ type: "touch", id: nextId++, appId, machineIds, at });
+      worker.postMessage({ type: "touch", appId, machineIds, at });
       return Promise.resolve();
     },
     async stop() {
